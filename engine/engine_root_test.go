@@ -1,0 +1,114 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"wharf.io/wharf/internal/testutil"
+)
+
+// newTestEngine starts an engine on private dirs with a busybox image, the
+// shim built from this tree, and a unique cgroup parent; all removed after.
+func newTestEngine(t *testing.T) *Engine {
+	t.Helper()
+	testutil.NeedsRunc(t)
+	dir := t.TempDir()
+	shimBin := filepath.Join(dir, "wharf-shim")
+	build := exec.Command("go", "build", "-o", shimBin, "wharf.io/wharf/cmd/wharf-shim")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, string(out))
+	cg := "/wharf-enginetest-" + filepath.Base(dir)
+	e, err := New(context.Background(), Config{Root: filepath.Join(dir, "root"), ExecRoot: filepath.Join(dir, "run"), ShimBinary: shimBin, CgroupParent: cg})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		for _, c := range e.list() {
+			e.ContainerRemove(context.Background(), c.ID, true, true)
+		}
+		e.Close()
+		for _, ctl := range []string{"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd"} {
+			os.Remove(filepath.Join("/sys/fs/cgroup", ctl, cg))
+		}
+	})
+	tarball := exec.Command("bash", "../contrib/mkimage/busybox.sh")
+	tar, err := tarball.Output()
+	require.NoError(t, err)
+	_, err = e.ImageImport(context.Background(), bytes.NewReader(tar), "busybox", "latest", nil, "")
+	require.NoError(t, err)
+	return e
+}
+
+func TestRunEchoThroughEngine(t *testing.T) {
+	e := newTestEngine(t)
+	ctx := context.Background()
+	resp, err := e.ContainerCreate(ctx, "echo", &container.CreateRequest{Config: &container.Config{Image: "busybox", Cmd: []string{"sh", "-c", "echo hello; hostname; exit 3"}}, HostConfig: &container.HostConfig{NetworkMode: "none"}})
+	require.NoError(t, err)
+	var stdout, stderr bytes.Buffer
+	attached := make(chan error, 1)
+	go func() { attached <- e.ContainerAttach(ctx, resp.ID, AttachStreams{Stdout: &stdout, Stderr: &stderr, Stream: true}) }()
+	// The attach must be queued before start, as docker run does it.
+	require.Eventually(t, func() bool {
+		c, _ := e.get(resp.ID)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.attachQ) == 1
+	}, 5*time.Second, 5*time.Millisecond)
+	wait, err := e.ContainerWait(ctx, resp.ID, container.WaitConditionNextExit)
+	require.NoError(t, err)
+	require.NoError(t, e.ContainerStart(ctx, resp.ID))
+	w := <-wait
+	require.NoError(t, <-attached)
+	assert.EqualValues(t, 3, w.StatusCode)
+	assert.Equal(t, "hello\n"+resp.ID[:12]+"\n", stdout.String())
+
+	var logs bytes.Buffer
+	require.NoError(t, e.ContainerLogs(ctx, resp.ID, LogsOptions{Stdout: true, Stderr: true, Tail: -1}, &logs, &logs))
+	assert.Equal(t, "hello\n"+resp.ID[:12]+"\n", logs.String())
+
+	insp, err := e.ContainerInspect(ctx, "echo", false)
+	require.NoError(t, err)
+	assert.Equal(t, container.StateExited, insp.State.Status)
+	assert.Equal(t, 3, insp.State.ExitCode)
+}
+
+func TestDetachedExecStopRemove(t *testing.T) {
+	e := newTestEngine(t)
+	ctx := context.Background()
+	resp, err := e.ContainerCreate(ctx, "web", &container.CreateRequest{Config: &container.Config{Image: "busybox", Cmd: []string{"sleep", "1000"}}, HostConfig: &container.HostConfig{NetworkMode: "none"}})
+	require.NoError(t, err)
+	require.NoError(t, e.ContainerStart(ctx, "web"))
+
+	id, err := e.ExecCreate(ctx, "web", &container.ExecCreateRequest{Cmd: []string{"sh", "-c", "echo in-exec; exit 4"}, AttachStdout: true})
+	require.NoError(t, err)
+	var out bytes.Buffer
+	require.NoError(t, e.ExecStart(ctx, id, false, AttachStreams{Stdout: &out, Stream: true}))
+	assert.Equal(t, "in-exec\n", out.String())
+	xi, err := e.ExecInspect(ctx, id)
+	require.NoError(t, err)
+	require.NotNil(t, xi.ExitCode)
+	assert.Equal(t, 4, *xi.ExitCode)
+
+	top, err := e.ContainerTop(ctx, "web", "")
+	require.NoError(t, err)
+	require.Len(t, top.Processes, 1)
+	assert.True(t, strings.HasSuffix(top.Processes[0][len(top.Processes[0])-1], "sleep 1000"))
+
+	zero := 0
+	require.NoError(t, e.ContainerStop(ctx, "web", "", &zero))
+	insp, err := e.ContainerInspect(ctx, resp.ID, false)
+	require.NoError(t, err)
+	assert.Equal(t, 137, insp.State.ExitCode)
+	require.NoError(t, e.ContainerRemove(ctx, "web", false, false))
+	_, err = e.ContainerInspect(ctx, resp.ID, false)
+	require.Error(t, err)
+}

@@ -1,0 +1,768 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/mount"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"wharf.io/wharf/internal/atomicfile"
+	"wharf.io/wharf/internal/ids"
+	"wharf.io/wharf/runtime/shim"
+	"wharf.io/wharf/runtime/spec"
+	"wharf.io/wharf/snapshot"
+)
+
+// Restart back-off as Docker does it: 100 ms doubling up to a minute, reset
+// once a container has run for 10 s.
+const (
+	backoffMin   = 100 * time.Millisecond
+	backoffMax   = time.Minute
+	backoffReset = 10 * time.Second
+)
+
+const defaultStopTimeout = 10
+
+// ContainerStart implements POST /containers/{id}/start.
+func (e *Engine) ContainerStart(ctx context.Context, idOrName string) error {
+	c, err := e.get(idOrName)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch c.State.Status {
+	case container.StateRunning:
+		return nil
+	case container.StatePaused:
+		return fmt.Errorf("cannot start a paused container, try unpause instead: %w", errdefs.ErrConflict)
+	case container.StateRemoving, container.StateDead:
+		return fmt.Errorf("container is marked for removal and cannot be started: %w", errdefs.ErrConflict)
+	case container.StateRestarting:
+		if c.restartAt != nil {
+			c.restartAt.Stop()
+			c.restartAt = nil
+		}
+	}
+	c.ManuallyStopped = false
+	err = e.start(ctx, c)
+	if err != nil && c.HostConfig.AutoRemove {
+		// docker run --rm removes a container whose start failed.
+		go e.remove(c, true)
+	}
+	return err
+}
+
+// start runs c's process; c.mu must be held. On failure the container is left
+// in its previous (not running) state with the error recorded, and everything
+// start set up is torn down again.
+func (e *Engine) start(ctx context.Context, c *Container) (err error) {
+	ctx = context.WithoutCancel(ctx) // the shim must outlive the request
+	sd := e.stateDir(c.ID)
+	rootfs := filepath.Join(sd, "rootfs")
+	defer func() {
+		if err != nil {
+			e.teardown(c)
+			c.State.Error = err.Error()
+			if errors.Is(err, shim.ErrCommandNotFound) {
+				c.State.ExitCode = 127
+			} else if errors.Is(err, shim.ErrCannotInvoke) {
+				c.State.ExitCode = 126
+			} else {
+				c.State.ExitCode = 128
+			}
+			if c.State.Status == container.StateRestarting {
+				c.State.Status = container.StateExited
+			}
+			e.save(c)
+			c.notify()
+			c.failPendingAttach(err)
+		}
+	}()
+	if err := os.MkdirAll(rootfs, 0o711); err != nil {
+		return err
+	}
+	mounts, err := e.snaps.Mounts(ctx, c.ID)
+	if err != nil {
+		return fmt.Errorf("rootfs of %s: %w", c.ID, err)
+	}
+	if err := snapshot.MountAll(mounts, rootfs); err != nil {
+		return fmt.Errorf("mount rootfs: %w", err)
+	}
+	s, err := e.buildSpec(c, rootfs)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(filepath.Join(sd, "config.json"), b, 0o600); err != nil {
+		return err
+	}
+	rt := e.runtimeFor(c.HostConfig.Runtime)
+	os.Remove(filepath.Join(sd, "exit.json"))
+	task, err := shim.Create(ctx, shim.Config{
+		ID:          c.ID,
+		Bundle:      sd,
+		StateDir:    sd,
+		Runtime:     rt.Binary,
+		RuntimeRoot: rt.Root,
+		LogPath:     e.logPath(c.ID),
+		Terminal:    c.Config.Tty,
+		OpenStdin:   c.Config.OpenStdin,
+		StdinOnce:   c.Config.StdinOnce,
+		ShimBinary:  e.cfg.ShimBinary,
+	})
+	if err != nil {
+		return err
+	}
+	// Attach clients that were waiting for this start before the process
+	// can print anything (docker run attaches, then starts).
+	c.connectPendingAttach(ctx, task)
+	if err := task.Start(ctx); err != nil {
+		task.Close()
+		return err
+	}
+	c.task = task
+	c.State = state{Status: container.StateRunning, Pid: task.Pid(), StartedAt: time.Now().UTC()}
+	if err := e.save(c); err != nil {
+		e.log.Error("persist started container", "id", c.ID, "err", err)
+	}
+	c.notify()
+	e.events.publish(events.ContainerEventType, events.ActionStart, c.ID, e.containerAttrs(c))
+	e.wg.Add(1)
+	go e.monitor(c, task)
+	return nil
+}
+
+// buildSpec turns the container's config into an OCI runtime spec.
+func (e *Engine) buildSpec(c *Container, rootfs string) (*specs.Spec, error) {
+	user, err := spec.ResolveUser(rootfs, c.Config.User)
+	if err != nil {
+		return nil, err
+	}
+	cwd := c.Config.WorkingDir
+	if cwd == "" {
+		cwd = "/"
+	}
+	if cwd != "/" {
+		// Docker creates a missing working directory.
+		if err := mkdirInRoot(rootfs, cwd); err != nil {
+			return nil, fmt.Errorf("create working directory %s: %w", cwd, err)
+		}
+	}
+	env := c.Config.Env
+	if !hasEnv(env, "PATH") {
+		env = append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, env...)
+	}
+	if !hasEnv(env, "HOSTNAME") && !c.HostConfig.NetworkMode.IsHost() {
+		env = append(env, "HOSTNAME="+c.Config.Hostname)
+	}
+	if c.Config.Tty && !hasEnv(env, "TERM") {
+		env = append(env, "TERM=xterm")
+	}
+	var mounts []specs.Mount
+	for _, f := range []string{"hostname", "hosts", "resolv.conf"} {
+		opts := []string{"rbind", "rprivate"}
+		if c.HostConfig.ReadonlyRootfs {
+			opts = append(opts, "ro")
+		}
+		mounts = append(mounts, specs.Mount{Destination: "/etc/" + f, Type: "bind", Source: e.containerFile(c.ID, f), Options: opts})
+	}
+	for _, m := range c.Mounts {
+		switch m.Type {
+		case mount.TypeTmpfs:
+			mounts = append(mounts, specs.Mount{Destination: m.Destination, Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "noexec", "mode=1777"}})
+		default:
+			opts := []string{"rbind", "rprivate"}
+			if !m.RW {
+				opts = append(opts, "ro")
+			}
+			mounts = append(mounts, specs.Mount{Destination: m.Destination, Type: "bind", Source: m.Source, Options: opts})
+		}
+	}
+	var lim unix.Rlimit
+	unix.Getrlimit(unix.RLIMIT_NOFILE, &lim)
+	return spec.Generate(spec.Options{
+		ID:       c.ID,
+		Hostname: c.Config.Hostname,
+		Rootfs:   rootfs,
+		Process: specs.Process{
+			Terminal: c.Config.Tty,
+			Args:     append([]string{c.Path}, c.Args...),
+			Env:      env,
+			Cwd:      cwd,
+			User:     user,
+		},
+		HostConfig:     c.HostConfig,
+		Mounts:         mounts,
+		HostNetwork:    c.HostConfig.NetworkMode.IsHost(),
+		CgroupsPath:    filepath.Join(e.cfg.CgroupParent, c.ID),
+		HostNofileHard: lim.Max,
+		StopSignal:     c.Config.StopSignal,
+	})
+}
+
+// mkdirInRoot creates dir inside rootfs without following symlinks out of it.
+func mkdirInRoot(rootfs, dir string) error {
+	cur := rootfs
+	for _, part := range strings.Split(filepath.Clean("/"+dir), "/") {
+		if part == "" {
+			continue
+		}
+		next := filepath.Join(cur, part)
+		fi, err := os.Lstat(next)
+		switch {
+		case err == nil && fi.Mode()&os.ModeSymlink != 0:
+			// A symlink could point anywhere on the host: let the runtime,
+			// which resolves inside the container's root, deal with it.
+			return nil
+		case err == nil:
+		case os.IsNotExist(err):
+			if err := os.Mkdir(next, 0o755); err != nil {
+				return err
+			}
+		default:
+			return err
+		}
+		cur = next
+	}
+	return nil
+}
+
+func hasEnv(env []string, key string) bool {
+	for _, kv := range env {
+		if strings.HasPrefix(kv, key+"=") {
+			return true
+		}
+	}
+	return false
+}
+
+// teardown undoes what start set up: runtime state, rootfs mount, bundle.
+// c.mu must be held.
+func (e *Engine) teardown(c *Container) {
+	ctx := context.Background()
+	rt := e.runtimeFor(c.HostConfig.Runtime)
+	if err := rt.Delete(ctx, c.ID, true); err != nil && !errdefs.IsNotFound(err) {
+		e.log.Warn("runtime delete", "id", c.ID, "err", err)
+	}
+	sd := e.stateDir(c.ID)
+	if err := snapshot.Unmount(filepath.Join(sd, "rootfs")); err != nil {
+		// Never RemoveAll through a live mount: that would delete the
+		// container's files. Leave the directory for the next attempt.
+		e.log.Warn("unmount rootfs", "id", c.ID, "err", err)
+		return
+	}
+	os.RemoveAll(sd)
+}
+
+// monitor waits for the task to exit and records it. When the engine closes
+// first it just returns: the shim keeps the container and the next daemon
+// picks it up again.
+func (e *Engine) monitor(c *Container, t *shim.Task) {
+	defer e.wg.Done()
+	exit, err := t.Wait(e.ctx)
+	if e.ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		e.log.Error("wait for container", "id", c.ID, "err", err)
+		exit = shim.Exit{Code: 255, ExitedAt: time.Now()}
+		if x, rerr := shim.ReadExit(e.stateDir(c.ID)); rerr == nil {
+			exit = x
+		}
+	}
+	e.handleExit(c, t, exit)
+}
+
+// handleExit records an exit and applies the restart policy.
+func (e *Engine) handleExit(c *Container, t *shim.Task, exit shim.Exit) {
+	c.mu.Lock()
+	if t != nil && c.task != t {
+		c.mu.Unlock()
+		return // already handled (e.g. by a forced remove)
+	}
+	if c.task != nil {
+		c.task.Close()
+		c.task = nil
+	}
+	ran := exit.ExitedAt.Sub(c.State.StartedAt)
+	e.teardown(c)
+	if exit.ExitedAt.IsZero() {
+		exit.ExitedAt = time.Now()
+	}
+	c.State.Status = container.StateExited
+	c.State.Pid = 0
+	c.State.ExitCode = exit.Code
+	c.State.OOMKilled = exit.OOMKilled
+	c.State.FinishedAt = exit.ExitedAt.UTC()
+	c.exits++
+	attrs := e.containerAttrs(c)
+	attrs["exitCode"] = strconv.Itoa(exit.Code)
+	e.events.publish(events.ContainerEventType, events.ActionDie, c.ID, attrs)
+
+	restart := e.shouldRestart(c)
+	if restart {
+		if ran >= backoffReset || c.backoff == 0 {
+			c.backoff = backoffMin
+		} else {
+			c.backoff *= 2
+			if c.backoff > backoffMax {
+				c.backoff = backoffMax
+			}
+		}
+		c.State.Status = container.StateRestarting
+		e.scheduleRestart(c, c.backoff)
+	}
+	if err := e.save(c); err != nil {
+		e.log.Error("persist exit", "id", c.ID, "err", err)
+	}
+	c.notify()
+	autoRemove := c.HostConfig.AutoRemove && !restart
+	c.mu.Unlock()
+	if autoRemove {
+		if err := e.remove(c, true); err != nil {
+			e.log.Error("auto-remove", "id", c.ID, "err", err)
+		}
+	}
+}
+
+// shouldRestart applies the restart policy; c.mu must be held.
+func (e *Engine) shouldRestart(c *Container) bool {
+	if c.ManuallyStopped || c.removed || c.State.Status == container.StateRemoving {
+		return false
+	}
+	rp := c.HostConfig.RestartPolicy
+	switch rp.Name {
+	case container.RestartPolicyAlways, container.RestartPolicyUnlessStopped:
+		return true
+	case container.RestartPolicyOnFailure:
+		return c.State.ExitCode != 0 && (rp.MaximumRetryCount == 0 || c.RestartCount < rp.MaximumRetryCount)
+	}
+	return false
+}
+
+// scheduleRestart starts c again after delay; c.mu must be held.
+func (e *Engine) scheduleRestart(c *Container, delay time.Duration) {
+	if c.restartAt != nil {
+		c.restartAt.Stop()
+	}
+	c.restartAt = time.AfterFunc(delay, func() {
+		if e.ctx.Err() != nil {
+			return
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.restartAt = nil
+		if c.State.Status != container.StateRestarting || c.ManuallyStopped || c.removed {
+			return
+		}
+		c.RestartCount++
+		if err := e.start(e.ctx, c); err != nil {
+			e.log.Warn("restart failed", "id", c.ID, "err", err)
+		}
+	})
+}
+
+// parseSignal accepts "TERM", "SIGTERM", "sigterm" or "15".
+func parseSignal(s string) (syscall.Signal, error) {
+	if s == "" {
+		return syscall.SIGTERM, nil
+	}
+	if n, err := strconv.Atoi(s); err == nil {
+		if n <= 0 || n > 64 {
+			return 0, fmt.Errorf("invalid signal: %s: %w", s, errdefs.ErrInvalidArgument)
+		}
+		return syscall.Signal(n), nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("invalid signal: %s: %w", s, errdefs.ErrInvalidArgument)
+}
+
+// waitExit blocks until c has exited more than `before` times or ctx ends.
+func waitExit(ctx context.Context, c *Container, before int) error {
+	for {
+		c.mu.Lock()
+		if c.exits > before || c.removed {
+			c.mu.Unlock()
+			return nil
+		}
+		ch := c.watch()
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// ContainerStop implements POST /containers/{id}/stop.
+func (e *Engine) ContainerStop(ctx context.Context, idOrName, signal string, timeout *int) error {
+	c, err := e.get(idOrName)
+	if err != nil {
+		return err
+	}
+	return e.stop(ctx, c, signal, timeout)
+}
+
+func (e *Engine) stop(ctx context.Context, c *Container, signal string, timeout *int) error {
+	c.mu.Lock()
+	c.ManuallyStopped = true
+	if c.State.Status == container.StateRestarting {
+		if c.restartAt != nil {
+			c.restartAt.Stop()
+			c.restartAt = nil
+		}
+		c.State.Status = container.StateExited
+		e.save(c)
+		c.notify()
+		c.mu.Unlock()
+		return nil
+	}
+	if !c.running() {
+		e.save(c)
+		c.mu.Unlock()
+		return nil
+	}
+	e.save(c)
+	if signal == "" {
+		signal = c.Config.StopSignal
+	}
+	secs := defaultStopTimeout
+	if c.Config.StopTimeout != nil {
+		secs = *c.Config.StopTimeout
+	}
+	if timeout != nil {
+		secs = *timeout
+	}
+	before := c.exits
+	paused := c.State.Status == container.StatePaused
+	c.mu.Unlock()
+	sig, err := parseSignal(signal)
+	if err != nil {
+		return err
+	}
+	rt := e.runtimeFor(c.HostConfig.Runtime)
+	if err := rt.Kill(ctx, c.ID, sig, false); err != nil && !errdefs.IsNotFound(err) {
+		return err
+	}
+	if paused {
+		rt.Resume(ctx, c.ID) // a paused process cannot handle the signal
+	}
+	if secs >= 0 {
+		wctx, cancel := context.WithTimeout(ctx, time.Duration(secs)*time.Second)
+		err = waitExit(wctx, c, before)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err := rt.Kill(ctx, c.ID, syscall.SIGKILL, true); err != nil && !errdefs.IsNotFound(err) {
+			return err
+		}
+	}
+	return waitExit(ctx, c, before)
+}
+
+// ContainerKill implements POST /containers/{id}/kill.
+func (e *Engine) ContainerKill(ctx context.Context, idOrName, signal string) error {
+	c, err := e.get(idOrName)
+	if err != nil {
+		return err
+	}
+	if signal == "" {
+		signal = "KILL"
+	}
+	sig, err := parseSignal(signal)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if !c.running() {
+		c.mu.Unlock()
+		return fmt.Errorf("cannot kill container: %s: container %s is not running: %w", idOrName, c.ID, errdefs.ErrConflict)
+	}
+	if sig == syscall.SIGKILL || sig == syscall.SIGTERM || sig == syscall.SIGINT {
+		// Docker treats a kill like a stop: the restart policy no longer applies.
+		c.ManuallyStopped = true
+		e.save(c)
+	}
+	before := c.exits
+	c.mu.Unlock()
+	if err := e.runtimeFor(c.HostConfig.Runtime).Kill(ctx, c.ID, sig, false); err != nil {
+		return err
+	}
+	if sig == syscall.SIGKILL {
+		return waitExit(ctx, c, before)
+	}
+	return nil
+}
+
+// ContainerRestart implements POST /containers/{id}/restart.
+func (e *Engine) ContainerRestart(ctx context.Context, idOrName, signal string, timeout *int) error {
+	c, err := e.get(idOrName)
+	if err != nil {
+		return err
+	}
+	if err := e.stop(ctx, c, signal, timeout); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.running() {
+		return nil // restarted by its policy meanwhile
+	}
+	c.ManuallyStopped = false
+	e.events.publish(events.ContainerEventType, events.ActionRestart, c.ID, e.containerAttrs(c))
+	return e.start(ctx, c)
+}
+
+// ContainerPause implements POST /containers/{id}/pause.
+func (e *Engine) ContainerPause(ctx context.Context, idOrName string) error {
+	return e.setPaused(ctx, idOrName, true)
+}
+
+// ContainerUnpause implements POST /containers/{id}/unpause.
+func (e *Engine) ContainerUnpause(ctx context.Context, idOrName string) error {
+	return e.setPaused(ctx, idOrName, false)
+}
+
+func (e *Engine) setPaused(ctx context.Context, idOrName string, pause bool) error {
+	c, err := e.get(idOrName)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.running() {
+		return fmt.Errorf("container %s is not running: %w", c.ID, errdefs.ErrConflict)
+	}
+	rt := e.runtimeFor(c.HostConfig.Runtime)
+	if pause {
+		if c.State.Status == container.StatePaused {
+			return fmt.Errorf("container %s is already paused: %w", c.ID, errdefs.ErrConflict)
+		}
+		if err := rt.Pause(ctx, c.ID); err != nil {
+			return err
+		}
+		c.State.Status = container.StatePaused
+		e.events.publish(events.ContainerEventType, events.ActionPause, c.ID, e.containerAttrs(c))
+	} else {
+		if c.State.Status != container.StatePaused {
+			return fmt.Errorf("container %s is not paused: %w", c.ID, errdefs.ErrConflict)
+		}
+		if err := rt.Resume(ctx, c.ID); err != nil {
+			return err
+		}
+		c.State.Status = container.StateRunning
+		e.events.publish(events.ContainerEventType, events.ActionUnPause, c.ID, e.containerAttrs(c))
+	}
+	c.notify()
+	return e.save(c)
+}
+
+// ContainerRemove implements DELETE /containers/{id}.
+func (e *Engine) ContainerRemove(ctx context.Context, idOrName string, force, removeVolumes bool) error {
+	c, err := e.get(idOrName)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if c.State.Status == container.StateRemoving {
+		c.mu.Unlock()
+		return fmt.Errorf("removal of container %s is already in progress: %w", c.Name, errdefs.ErrConflict)
+	}
+	if c.running() && !force {
+		c.mu.Unlock()
+		return fmt.Errorf("cannot remove container \"/%s\": container is running: stop the container before removing or force remove: %w", c.Name, errdefs.ErrConflict)
+	}
+	c.ManuallyStopped = true
+	if c.restartAt != nil {
+		c.restartAt.Stop()
+		c.restartAt = nil
+	}
+	running := c.running()
+	before := c.exits
+	c.mu.Unlock()
+	if running {
+		rt := e.runtimeFor(c.HostConfig.Runtime)
+		if c.State.Status == container.StatePaused {
+			rt.Resume(ctx, c.ID)
+		}
+		if err := rt.Kill(ctx, c.ID, syscall.SIGKILL, true); err != nil && !errdefs.IsNotFound(err) {
+			return err
+		}
+		if err := waitExit(ctx, c, before); err != nil {
+			return err
+		}
+	}
+	return e.remove(c, removeVolumes)
+}
+
+// remove deletes a stopped container and everything it owns.
+func (e *Engine) remove(c *Container, removeVolumes bool) error {
+	ctx := context.Background()
+	c.mu.Lock()
+	if c.removed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.State.Status = container.StateRemoving
+	// Persist the intent first: a crash part-way is finished at next start.
+	e.save(c)
+	c.notify()
+	if err := snapshot.Unmount(filepath.Join(e.stateDir(c.ID), "rootfs")); err != nil {
+		c.State.Status = container.StateDead
+		e.save(c)
+		c.mu.Unlock()
+		return fmt.Errorf("unmount rootfs of %s: %w", c.ID, err)
+	}
+	os.RemoveAll(e.stateDir(c.ID))
+	os.RemoveAll(e.containerDir(c.ID))
+	if err := e.snaps.Remove(ctx, c.ID); err != nil && !errdefs.IsNotFound(err) {
+		c.State.Status = container.StateDead
+		e.save(c)
+		c.mu.Unlock()
+		return fmt.Errorf("remove rootfs of %s: %w", c.ID, err)
+	}
+	if err := e.deleteRecord(c.ID); err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	c.removed = true
+	c.notify()
+	mounts := c.Mounts
+	c.mu.Unlock()
+
+	e.mu.Lock()
+	delete(e.containers, c.ID)
+	if e.names[c.Name] == c.ID {
+		delete(e.names, c.Name)
+	}
+	e.mu.Unlock()
+	if removeVolumes {
+		for _, m := range mounts {
+			if m.Type == mount.TypeVolume && e.vols.IsAnonymous(m.Name) && !e.volumeInUse(m.Name) {
+				if err := e.vols.Remove(ctx, m.Name); err == nil {
+					e.events.publish(events.VolumeEventType, events.ActionDestroy, m.Name, map[string]string{"driver": "local"})
+				}
+			}
+		}
+	}
+	e.events.publish(events.ContainerEventType, events.ActionDestroy, c.ID, e.containerAttrs(c))
+	return nil
+}
+
+// ContainerRename implements POST /containers/{id}/rename.
+func (e *Engine) ContainerRename(ctx context.Context, idOrName, newName string) error {
+	newName = strings.TrimPrefix(newName, "/")
+	if newName == "" {
+		return fmt.Errorf("Neither old nor new names may be empty: %w", errdefs.ErrInvalidArgument)
+	}
+	if err := ids.ValidateName(newName); err != nil {
+		return err
+	}
+	c, err := e.get(idOrName)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	if other, taken := e.names[newName]; taken {
+		e.mu.Unlock()
+		if other == c.ID {
+			return fmt.Errorf("Renaming a container with the same name as its current name: %w", errdefs.ErrInvalidArgument)
+		}
+		return fmt.Errorf("Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name: %w", newName, other, errdefs.ErrConflict)
+	}
+	c.mu.Lock()
+	old := c.Name
+	c.Name = newName
+	if err := e.save(c); err != nil {
+		c.Name = old
+		c.mu.Unlock()
+		e.mu.Unlock()
+		return err
+	}
+	delete(e.names, old)
+	e.names[newName] = c.ID
+	attrs := e.containerAttrs(c)
+	c.mu.Unlock()
+	e.mu.Unlock()
+	attrs["oldName"] = "/" + old
+	e.events.publish(events.ContainerEventType, events.ActionRename, c.ID, attrs)
+	return nil
+}
+
+
+// ContainerWait implements POST /containers/{id}/wait.
+func (e *Engine) ContainerWait(ctx context.Context, idOrName string, cond container.WaitCondition) (<-chan container.WaitResponse, error) {
+	c, err := e.get(idOrName)
+	if err != nil {
+		return nil, err
+	}
+	switch cond {
+	case "", container.WaitConditionNotRunning, container.WaitConditionNextExit, container.WaitConditionRemoved:
+	default:
+		return nil, fmt.Errorf("invalid condition: %q: %w", cond, errdefs.ErrInvalidArgument)
+	}
+	c.mu.Lock()
+	before := c.exits
+	c.mu.Unlock()
+	out := make(chan container.WaitResponse, 1)
+	go func() {
+		defer close(out)
+		for {
+			c.mu.Lock()
+			done := false
+			switch cond {
+			case container.WaitConditionRemoved:
+				done = c.removed
+			case container.WaitConditionNextExit:
+				done = c.exits > before || c.removed
+			default:
+				done = !c.running() && c.State.Status != container.StateRestarting
+			}
+			if done {
+				resp := container.WaitResponse{StatusCode: int64(c.State.ExitCode)}
+				if c.State.Error != "" && c.exits == 0 {
+					resp.Error = &container.WaitExitError{Message: c.State.Error}
+				}
+				c.mu.Unlock()
+				out <- resp
+				return
+			}
+			ch := c.watch()
+			c.mu.Unlock()
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}

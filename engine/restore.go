@@ -1,0 +1,58 @@
+package engine
+
+import (
+	"context"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+
+	"wharf.io/wharf/runtime/shim"
+)
+
+// restore loads the containers from metadata and reconciles them with what
+// happened while no daemon was running: running containers are re-attached
+// through their shims; those that exited meanwhile get their exit recorded
+// and their restart policy applied.
+func (e *Engine) restore(ctx context.Context) error {
+	recs, err := e.loadRecords()
+	if err != nil {
+		return err
+	}
+	for _, c := range recs {
+		e.containers[c.ID] = c
+		e.names[c.Name] = c.ID
+	}
+	for _, c := range recs {
+		switch c.State.Status {
+		case container.StateRunning, container.StatePaused:
+			t, err := shim.Connect(ctx, e.stateDir(c.ID))
+			if err == nil {
+				c.task = t
+				e.wg.Add(1)
+				go e.monitor(c, t)
+				continue
+			}
+			exit, rerr := shim.ReadExit(e.stateDir(c.ID))
+			if rerr != nil {
+				if !errdefs.IsNotFound(err) {
+					e.log.Warn("reconnect to shim", "id", c.ID, "err", err)
+				}
+				// The monitor vanished without a record (host reboot, kill -9
+				// of the shim): report it like Docker reports a lost task.
+				exit = shim.Exit{Code: 255, ExitedAt: time.Now()}
+			}
+			e.handleExit(c, nil, exit)
+		case container.StateRestarting:
+			c.mu.Lock()
+			c.backoff = backoffMin
+			e.scheduleRestart(c, backoffMin)
+			c.mu.Unlock()
+		case container.StateRemoving, container.StateDead:
+			if err := e.remove(c, false); err != nil {
+				e.log.Warn("finish removal", "id", c.ID, "err", err)
+			}
+		}
+	}
+	return nil
+}
