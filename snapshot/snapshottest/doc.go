@@ -1,0 +1,3 @@
+// Package snapshottest is the conformance suite every snapshot.Snapshotter
+// implementation runs; the mount checks need root.
+package snapshottest
