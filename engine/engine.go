@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -55,6 +56,8 @@ type Engine struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	closeOnce sync.Once
 }
 
 // New opens (or creates) the daemon's state, locks it against a second
@@ -119,6 +122,12 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 // Close stops the engine's background work and releases its state. Running
 // containers are left running: their shims own them (live restore).
 func (e *Engine) Close() error {
+	var err error
+	e.closeOnce.Do(func() { err = e.close() })
+	return err
+}
+
+func (e *Engine) close() error {
 	e.cancel()
 	e.mu.Lock()
 	for _, c := range e.containers {
@@ -131,8 +140,11 @@ func (e *Engine) Close() error {
 	e.mu.Unlock()
 	e.wg.Wait()
 	var err error
+	if c, ok := e.snaps.(io.Closer); ok {
+		err = c.Close()
+	}
 	if e.db != nil {
-		err = e.db.Close()
+		err = errors.Join(err, e.db.Close())
 	}
 	if e.lock != nil {
 		e.lock.Close()

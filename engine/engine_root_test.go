@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"golang.org/x/sys/unix"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -29,11 +30,18 @@ func newTestEngine(t *testing.T) *Engine {
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, string(out))
 	cg := "/wharf-enginetest-" + filepath.Base(dir)
-	e, err := New(context.Background(), Config{Root: filepath.Join(dir, "root"), ExecRoot: filepath.Join(dir, "run"), ShimBinary: shimBin, CgroupParent: cg})
+	cfg := Config{Root: filepath.Join(dir, "root"), ExecRoot: filepath.Join(dir, "run"), ShimBinary: shimBin, CgroupParent: cg}
+	e, err := New(context.Background(), cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() {
+		e := e
+		if reopened[t.Name()] != nil {
+			e = reopened[t.Name()]
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
 		for _, c := range e.list() {
-			e.ContainerRemove(context.Background(), c.ID, true, true)
+			e.ContainerRemove(ctx, c.ID, true, true)
 		}
 		e.Close()
 		for _, ctl := range []string{"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd"} {
@@ -46,6 +54,21 @@ func newTestEngine(t *testing.T) *Engine {
 	_, err = e.ImageImport(context.Background(), bytes.NewReader(tar), "busybox", "latest", nil, "")
 	require.NoError(t, err)
 	return e
+}
+
+// reopened tracks engines a test restarted, so cleanup removes through the live one.
+var reopened = map[string]*Engine{}
+
+// restartEngine simulates a daemon restart: the old engine lets go (its
+// containers keep running under their shims) and a new one opens the state.
+func restartEngine(t *testing.T, e *Engine, whileDown func()) *Engine {
+	t.Helper()
+	require.NoError(t, e.Close())
+	whileDown()
+	n, err := New(context.Background(), e.cfg)
+	require.NoError(t, err)
+	reopened[t.Name()] = n
+	return n
 }
 
 func TestRunEchoThroughEngine(t *testing.T) {
@@ -112,3 +135,52 @@ func TestDetachedExecStopRemove(t *testing.T) {
 	_, err = e.ContainerInspect(ctx, resp.ID, false)
 	require.Error(t, err)
 }
+
+func TestLiveRestore(t *testing.T) {
+	e := newTestEngine(t)
+	ctx := context.Background()
+	run := func(name string, cmd ...string) {
+		_, err := e.ContainerCreate(ctx, name, &container.CreateRequest{Config: &container.Config{Image: "busybox", Cmd: cmd}, HostConfig: &container.HostConfig{NetworkMode: "none"}})
+		require.NoError(t, err)
+		require.NoError(t, e.ContainerStart(ctx, name))
+	}
+	run("long", "sleep", "1000")
+	run("short", "sleep", "1000")
+	shortInsp, err := e.ContainerInspect(ctx, "short", false)
+	require.NoError(t, err)
+	pid := shortInsp.State.Pid
+
+	// While no daemon runs, "short" is killed.
+	e = restartEngine(t, e, func() { require.NoError(t, syscallKill(pid)) })
+
+	long, err := e.ContainerInspect(ctx, "long", false)
+	require.NoError(t, err)
+	assert.Equal(t, container.StateRunning, long.State.Status)
+	require.Eventually(t, func() bool {
+		s, err := e.ContainerInspect(ctx, "short", false)
+		return err == nil && s.State.Status == container.StateExited
+	}, 10*time.Second, 10*time.Millisecond)
+	short, _ := e.ContainerInspect(ctx, "short", false)
+	assert.Equal(t, 137, short.State.ExitCode)
+
+	one := 1
+	require.NoError(t, e.ContainerStop(ctx, "long", "", &one))
+	long, err = e.ContainerInspect(ctx, "long", false)
+	require.NoError(t, err)
+	assert.Equal(t, container.StateExited, long.State.Status)
+}
+
+func TestRestartPolicyOnFailure(t *testing.T) {
+	e := newTestEngine(t)
+	ctx := context.Background()
+	_, err := e.ContainerCreate(ctx, "flaky", &container.CreateRequest{Config: &container.Config{Image: "busybox", Cmd: []string{"sh", "-c", "exit 1"}},
+		HostConfig: &container.HostConfig{NetworkMode: "none", RestartPolicy: container.RestartPolicy{Name: "on-failure", MaximumRetryCount: 2}}})
+	require.NoError(t, err)
+	require.NoError(t, e.ContainerStart(ctx, "flaky"))
+	require.Eventually(t, func() bool {
+		s, err := e.ContainerInspect(ctx, "flaky", false)
+		return err == nil && s.RestartCount == 2 && s.State.Status == container.StateExited
+	}, 10*time.Second, 10*time.Millisecond)
+}
+
+func syscallKill(pid int) error { return unix.Kill(pid, unix.SIGKILL) }
