@@ -747,10 +747,9 @@ func (e *Engine) ContainerWait(ctx context.Context, idOrName string, cond contai
 				done = !c.running() && c.State.Status != container.StateRestarting
 			}
 			if done {
+				// A failed start is reported by the start request itself;
+				// the waiter gets just the exit code, as with Docker.
 				resp := container.WaitResponse{StatusCode: int64(c.State.ExitCode)}
-				if c.State.Error != "" && c.exits == 0 {
-					resp.Error = &container.WaitExitError{Message: c.State.Error}
-				}
 				c.mu.Unlock()
 				out <- resp
 				return

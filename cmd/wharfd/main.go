@@ -1,0 +1,116 @@
+// Command wharfd is wharf's daemon: it serves the Docker Engine API on top of
+// the engine. Users normally start it as `wharf daemon`.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"wharf.io/wharf/api"
+	"wharf.io/wharf/engine"
+)
+
+type hostList []string
+
+func (h *hostList) String() string     { return strings.Join(*h, ",") }
+func (h *hostList) Set(v string) error { *h = append(*h, v); return nil }
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "registry" {
+		fmt.Fprintln(os.Stderr, "wharfd registry: not implemented yet")
+		os.Exit(1)
+	}
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "wharfd:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var (
+		cfg       engine.Config
+		hosts     hostList
+		tlsOn     bool
+		tlsVerify bool
+		caFile    string
+		certFile  string
+		keyFile   string
+		insecure  bool
+		debug     bool
+		logLevel  string
+		showVer   bool
+	)
+	fs := flag.NewFlagSet("wharfd", flag.ContinueOnError)
+	fs.StringVar(&cfg.Root, "root", "/var/lib/wharf", "persistent state directory")
+	fs.StringVar(&cfg.ExecRoot, "exec-root", "/run/wharf", "runtime state directory")
+	fs.StringVar(&cfg.Runtime, "runtime", "runc", "default OCI runtime (runc or crun)")
+	fs.StringVar(&cfg.CgroupParent, "cgroup-parent", "/wharf", "parent cgroup of all containers")
+	fs.Var(&hosts, "H", "socket(s) to listen on: unix:///path or tcp://addr:port (repeatable)")
+	fs.Var(&hosts, "host", "same as -H")
+	fs.BoolVar(&tlsOn, "tls", false, "serve TCP with TLS")
+	fs.BoolVar(&tlsVerify, "tlsverify", false, "serve TCP with TLS and require client certificates signed by --tlscacert")
+	fs.StringVar(&caFile, "tlscacert", "", "CA certificate that client certificates must chain to")
+	fs.StringVar(&certFile, "tlscert", "", "server certificate")
+	fs.StringVar(&keyFile, "tlskey", "", "server key")
+	fs.BoolVar(&insecure, "allow-insecure-tcp", false, "allow plain TCP on non-loopback addresses (dangerous: root access for anyone who can connect)")
+	fs.BoolVar(&debug, "D", false, "debug logging")
+	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.BoolVar(&showVer, "version", false, "print the version and exit")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		if err == flag.ErrHelp {
+			return nil
+		}
+		return err
+	}
+	if showVer {
+		fmt.Println("wharfd", engine.Version)
+		return nil
+	}
+	if len(hosts) == 0 {
+		hosts = hostList{"unix://" + cfg.ExecRoot + "/wharf.sock"}
+	}
+	level := slog.LevelInfo
+	level.UnmarshalText([]byte(logLevel))
+	if debug {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	cfg.Logger = logger
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	var tlsCfg *tls.Config
+	if tlsOn || tlsVerify {
+		var err error
+		if tlsCfg, err = api.TLSConfig(caFile, certFile, keyFile, tlsVerify); err != nil {
+			return err
+		}
+	}
+	// Listen before opening the engine so that a second daemon on the same
+	// socket fails fast without touching state; the engine then locks root.
+	var listeners []net.Listener
+	for _, h := range hosts {
+		l, err := api.Listen(ctx, h, tlsCfg, insecure)
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		listeners = append(listeners, l)
+	}
+	eng, err := engine.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	logger.Info("wharfd started", "version", engine.Version, "hosts", hosts.String(), "root", cfg.Root)
+	return api.Serve(ctx, api.New(eng, api.WithLogger(logger)), listeners...)
+}
