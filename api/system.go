@@ -8,6 +8,11 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/system"
+	"github.com/moby/moby/api/types/volume"
+	"github.com/moby/moby/client/pkg/versions"
 
 	"wharf.io/wharf/engine"
 )
@@ -26,6 +31,17 @@ func (s *server) systemVersion(w http.ResponseWriter, r *http.Request) error {
 	}
 	v.APIVersion = APIVersion
 	v.MinAPIVersion = MinAPIVersion
+	// The docker CLI prints the engine's API versions from its component details.
+	for i, c := range v.Components {
+		if c.Name == "Engine" {
+			if c.Details == nil {
+				c.Details = map[string]string{}
+			}
+			c.Details["ApiVersion"] = APIVersion
+			c.Details["MinAPIVersion"] = MinAPIVersion
+			v.Components[i] = c
+		}
+	}
 	if v.Os == "" {
 		v.Os = runtime.GOOS
 	}
@@ -51,7 +67,35 @@ func (s *server) systemDiskUsage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if versions.LessThan(apiVersion(r.Context()), "1.52") {
+		return writeJSON(w, http.StatusOK, legacyDiskUsage(du))
+	}
 	return writeJSON(w, http.StatusOK, du)
+}
+
+// legacyDF is /system/df as API versions before 1.52 shape it (docker CLI
+// v28 speaks 1.50); moby's current types only describe the new shape.
+type legacyDF struct {
+	LayersSize int64
+	Images     []image.Summary
+	Containers []container.Summary
+	Volumes    []volume.Volume
+	BuildCache []struct{}
+}
+
+func legacyDiskUsage(du system.DiskUsage) legacyDF {
+	out := legacyDF{Images: []image.Summary{}, Containers: []container.Summary{}, Volumes: []volume.Volume{}, BuildCache: []struct{}{}}
+	if du.ImageUsage != nil {
+		out.LayersSize = du.ImageUsage.TotalSize
+		out.Images = append(out.Images, du.ImageUsage.Items...)
+	}
+	if du.ContainerUsage != nil {
+		out.Containers = append(out.Containers, du.ContainerUsage.Items...)
+	}
+	if du.VolumeUsage != nil {
+		out.Volumes = append(out.Volumes, du.VolumeUsage.Items...)
+	}
+	return out
 }
 
 // systemEvents streams the past events asked for by since, then live ones

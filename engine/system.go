@@ -102,7 +102,7 @@ func (e *Engine) Version(ctx context.Context) (system.VersionResponse, error) {
 		GoVersion:     runtime.Version(),
 		KernelVersion: kernel,
 		Components: []system.ComponentVersion{
-			{Name: "Engine", Version: Version, Details: map[string]string{"GoVersion": runtime.Version(), "KernelVersion": kernel, "Os": runtime.GOOS, "Arch": runtime.GOARCH}},
+			{Name: "Engine", Version: Version, Details: map[string]string{"GoVersion": runtime.Version(), "KernelVersion": kernel, "Os": runtime.GOOS, "Arch": runtime.GOARCH, "Experimental": "false", "GitCommit": "", "BuildTime": ""}},
 		},
 	}
 	if out, err := exec.CommandContext(ctx, e.cfg.Runtime, "--version").Output(); err == nil {

@@ -112,5 +112,5 @@ func run() error {
 	}
 	defer eng.Close()
 	logger.Info("wharfd started", "version", engine.Version, "hosts", hosts.String(), "root", cfg.Root)
-	return api.Serve(ctx, api.New(eng, api.WithLogger(logger)), listeners...)
+	return api.Serve(ctx, api.New(eng, api.WithLogger(logger), api.WithVersion(engine.Version)), listeners...)
 }
