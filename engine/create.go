@@ -367,7 +367,9 @@ func (e *Engine) resolveMounts(ctx context.Context, cfg *container.Config, hc *c
 	return out, nil
 }
 
-func (e *Engine) containerFile(id, name string) string { return filepath.Join(e.containerDir(id), name) }
+func (e *Engine) containerFile(id, name string) string {
+	return filepath.Join(e.containerDir(id), name)
+}
 
 func (e *Engine) logPath(id string) string {
 	return filepath.Join(e.containerDir(id), id+"-json.log")

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
-	"golang.org/x/sys/unix"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"wharf.io/wharf/internal/testutil"
 )
@@ -78,7 +78,9 @@ func TestRunEchoThroughEngine(t *testing.T) {
 	require.NoError(t, err)
 	var stdout, stderr bytes.Buffer
 	attached := make(chan error, 1)
-	go func() { attached <- e.ContainerAttach(ctx, resp.ID, AttachStreams{Stdout: &stdout, Stderr: &stderr, Stream: true}) }()
+	go func() {
+		attached <- e.ContainerAttach(ctx, resp.ID, AttachStreams{Stdout: &stdout, Stderr: &stderr, Stream: true})
+	}()
 	// The attach must be queued before start, as docker run does it.
 	require.Eventually(t, func() bool {
 		c, _ := e.get(resp.ID)

@@ -220,9 +220,9 @@ func (e *Engine) ExecInspect(ctx context.Context, execID string) (*container.Exe
 		entry, args = x.Config.Cmd[0], x.Config.Cmd[1:]
 	}
 	return &container.ExecInspectResponse{
-		ID:          x.ID,
-		Running:     x.Running,
-		ExitCode:    x.ExitCode,
+		ID:       x.ID,
+		Running:  x.Running,
+		ExitCode: x.ExitCode,
 		ProcessConfig: &container.ExecProcessConfig{
 			Tty: x.Config.Tty, Entrypoint: entry, Arguments: args, Privileged: &x.Config.Privileged, User: x.Config.User,
 		},

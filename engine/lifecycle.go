@@ -717,7 +717,6 @@ func (e *Engine) ContainerRename(ctx context.Context, idOrName, newName string) 
 	return nil
 }
 
-
 // ContainerWait implements POST /containers/{id}/wait.
 func (e *Engine) ContainerWait(ctx context.Context, idOrName string, cond container.WaitCondition) (<-chan container.WaitResponse, error) {
 	c, err := e.get(idOrName)

@@ -107,7 +107,7 @@ func (e *Engine) Version(ctx context.Context) (system.VersionResponse, error) {
 	}
 	if out, err := exec.CommandContext(ctx, e.cfg.Runtime, "--version").Output(); err == nil {
 		first, _, _ := strings.Cut(string(out), "\n")
-		v.Components = append(v.Components, system.ComponentVersion{Name: e.cfg.Runtime, Version: strings.TrimPrefix(strings.Fields(first+" ? ? ?")[2], "v")})
+		v.Components = append(v.Components, system.ComponentVersion{Name: e.cfg.Runtime, Version: strings.TrimPrefix(strings.Fields(first + " ? ? ?")[2], "v")})
 	}
 	return v, nil
 }
