@@ -59,6 +59,8 @@ type Container struct {
 	attachQ   []*pendingAttach
 	restartAt *time.Timer
 	backoff   time.Duration
+	// runtimeDeleted is closed once `runc delete` of the last run is done.
+	runtimeDeleted chan struct{}
 }
 
 // notify wakes everybody waiting for a state change; c.mu must be held.

@@ -6,18 +6,17 @@ import (
 	"fmt"
 	"os"
 	"strings"
-
-	"wharf.io/wharf/internal/atomicfile"
 )
 
 // writeEtcFiles writes the container's /etc/hostname, /etc/hosts and
-// /etc/resolv.conf; they are bind-mounted into the rootfs at start.
+// /etc/resolv.conf; they are bind-mounted into the rootfs at start. They are
+// derived data, so they skip fsync: start rewrites any that a crash lost.
 func (e *Engine) writeEtcFiles(c *Container) error {
 	hostname := c.Config.Hostname
 	if c.HostConfig.NetworkMode.IsHost() {
 		hostname, _ = os.Hostname()
 	}
-	if err := atomicfile.WriteFile(e.containerFile(c.ID, "hostname"), []byte(hostname+"\n"), 0o644); err != nil {
+	if err := writeFile(e.containerFile(c.ID, "hostname"), []byte(hostname+"\n"), 0o644); err != nil {
 		return err
 	}
 	var hosts bytes.Buffer
@@ -38,10 +37,10 @@ func (e *Engine) writeEtcFiles(c *Container) error {
 		}
 		fmt.Fprintf(&hosts, "%s\t%s\n", ip, name)
 	}
-	if err := atomicfile.WriteFile(e.containerFile(c.ID, "hosts"), hosts.Bytes(), 0o644); err != nil {
+	if err := writeFile(e.containerFile(c.ID, "hosts"), hosts.Bytes(), 0o644); err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(e.containerFile(c.ID, "resolv.conf"), resolvConf(c), 0o644)
+	return writeFile(e.containerFile(c.ID, "resolv.conf"), resolvConf(c), 0o644)
 }
 
 // resolvConf derives the container's resolv.conf from the host's, dropping
@@ -93,4 +92,18 @@ func resolvConf(c *Container) []byte {
 		fmt.Fprintf(&b, "options %s\n", strings.Join(opts, " "))
 	}
 	return b.Bytes()
+}
+
+func writeFile(path string, data []byte, perm os.FileMode) error {
+	return os.WriteFile(path, data, perm)
+}
+
+// ensureEtcFiles rewrites the /etc files if any is missing or empty.
+func (e *Engine) ensureEtcFiles(c *Container) error {
+	for _, f := range []string{"hostname", "hosts", "resolv.conf"} {
+		if fi, err := os.Stat(e.containerFile(c.ID, f)); err != nil || fi.Size() == 0 {
+			return e.writeEtcFiles(c)
+		}
+	}
+	return nil
 }

@@ -71,8 +71,11 @@ func (e *Engine) ContainerStart(ctx context.Context, idOrName string) error {
 // start set up is torn down again.
 func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 	ctx = context.WithoutCancel(ctx) // the shim must outlive the request
+	t0 := time.Now()
+	defer func() { e.log.Debug("start", "id", c.ID, "took", time.Since(t0)) }()
 	sd := e.stateDir(c.ID)
 	rootfs := filepath.Join(sd, "rootfs")
+	c.awaitRuntimeDelete()
 	defer func() {
 		if err != nil {
 			e.teardown(c)
@@ -95,6 +98,9 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 	if err := os.MkdirAll(rootfs, 0o711); err != nil {
 		return err
 	}
+	if err := e.ensureEtcFiles(c); err != nil {
+		return err
+	}
 	mounts, err := e.snaps.Mounts(ctx, c.ID)
 	if err != nil {
 		return fmt.Errorf("rootfs of %s: %w", c.ID, err)
@@ -115,6 +121,7 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 	}
 	rt := e.runtimeFor(c.HostConfig.Runtime)
 	os.Remove(filepath.Join(sd, "exit.json"))
+	e.log.Debug("start: bundle ready", "took", time.Since(t0))
 	task, err := shim.Create(ctx, shim.Config{
 		ID:          c.ID,
 		Bundle:      sd,
@@ -132,6 +139,7 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 	}
 	// Attach clients that were waiting for this start before the process
 	// can print anything (docker run attaches, then starts).
+	e.log.Debug("start: shim created", "took", time.Since(t0))
 	c.connectPendingAttach(ctx, task)
 	if err := task.Start(ctx); err != nil {
 		task.Close()
@@ -253,22 +261,39 @@ func hasEnv(env []string, key string) bool {
 	return false
 }
 
-// teardown undoes what start set up: runtime state, rootfs mount, bundle.
-// c.mu must be held.
+// teardown undoes what start set up: rootfs mount, bundle, runtime state.
+// c.mu must be held. The runtime's own cleanup (`runc delete`: its state
+// and cgroups) runs in the background, off the exit → wait → remove path;
+// a later start waits for it (see awaitRuntimeDelete).
 func (e *Engine) teardown(c *Container) {
-	ctx := context.Background()
-	rt := e.runtimeFor(c.HostConfig.Runtime)
-	if err := rt.Delete(ctx, c.ID, true); err != nil && !errdefs.IsNotFound(err) {
-		e.log.Warn("runtime delete", "id", c.ID, "err", err)
-	}
 	sd := e.stateDir(c.ID)
 	if err := snapshot.Unmount(filepath.Join(sd, "rootfs")); err != nil {
 		// Never RemoveAll through a live mount: that would delete the
 		// container's files. Leave the directory for the next attempt.
 		e.log.Warn("unmount rootfs", "id", c.ID, "err", err)
-		return
+	} else {
+		os.RemoveAll(sd)
 	}
-	os.RemoveAll(sd)
+	rt := e.runtimeFor(c.HostConfig.Runtime)
+	done := make(chan struct{})
+	c.runtimeDeleted = done
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		defer close(done)
+		if err := rt.Delete(context.Background(), c.ID, true); err != nil && !errdefs.IsNotFound(err) {
+			e.log.Warn("runtime delete", "id", c.ID, "err", err)
+		}
+	}()
+}
+
+// awaitRuntimeDelete waits until the runtime has forgotten c's previous run,
+// so that the same ID can be created again; c.mu must be held.
+func (c *Container) awaitRuntimeDelete() {
+	if c.runtimeDeleted != nil {
+		<-c.runtimeDeleted
+		c.runtimeDeleted = nil
+	}
 }
 
 // monitor waits for the task to exit and records it. When the engine closes
@@ -302,7 +327,9 @@ func (e *Engine) handleExit(c *Container, t *shim.Task, exit shim.Exit) {
 		c.task = nil
 	}
 	ran := exit.ExitedAt.Sub(c.State.StartedAt)
+	t0 := time.Now()
 	e.teardown(c)
+	e.log.Debug("exit: teardown", "id", c.ID, "took", time.Since(t0), "since-exit", time.Since(exit.ExitedAt))
 	if exit.ExitedAt.IsZero() {
 		exit.ExitedAt = time.Now()
 	}

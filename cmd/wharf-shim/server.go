@@ -31,9 +31,6 @@ func (s *shim) listen() error {
 // serve answers clients until the process is gone, then returns once the
 // last answers are written.
 func (s *shim) serve() {
-	if !s.cfg.Exec {
-		go s.monitor()
-	}
 	for {
 		conn, err := s.listener.AcceptUnix()
 		if err != nil {

@@ -67,8 +67,8 @@ type Task struct {
 	closed bool
 }
 
-// Create launches a shim and returns when the process is created but not
-// started. A runtime failure comes back with the runtime's message.
+// Create launches a shim with the process's stdio ready but nothing run yet:
+// the caller attaches its clients, then Start runs the process.
 func Create(ctx context.Context, cfg Config) (*Task, error) {
 	if cfg.ID == "" || cfg.StateDir == "" {
 		return nil, fmt.Errorf("shim needs a container id and a state dir: %w", errdefs.ErrInvalidArgument)
@@ -196,7 +196,8 @@ func ReadExit(stateDir string) (Exit, error) {
 	return Exit(e), nil
 }
 
-// Start runs the created process (runc start, or runc exec for an exec).
+// Start runs the process: `runc run --detach` for an init, `runc exec --detach`
+// for an exec. Runtime failures (command not found, …) are reported here.
 func (t *Task) Start(ctx context.Context) error {
 	resp, err := t.call(ctx, wire.Request{Op: wire.OpStart})
 	if err != nil {
