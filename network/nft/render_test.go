@@ -1,0 +1,87 @@
+package nft
+
+import (
+	"flag"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/containerd/errdefs"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files under testdata/")
+
+func golden(t *testing.T, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", t.Name()+".golden")
+	if *update {
+		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
+	}
+	want, err := os.ReadFile(path)
+	require.NoError(t, err, "run with -update to create")
+	assert.Equal(t, string(want), got)
+}
+
+func sampleState() State {
+	return State{
+		Table: "wharf",
+		Networks: []Network{
+			{Bridge: "wb-0123456789ab", Subnet: netip.MustParsePrefix("10.20.0.0/24")},
+			{Bridge: "wharf0", Subnet: netip.MustParsePrefix("172.30.0.0/16")},
+			{Bridge: "wb-internal", Subnet: netip.MustParsePrefix("10.21.0.0/24"), Internal: true},
+		},
+		Ports: []Port{
+			{Proto: "udp", HostPort: 53, ContainerIP: netip.MustParseAddr("172.30.0.3"), ContainerPort: 53},
+			{Proto: "tcp", HostPort: 4000, ContainerIP: netip.MustParseAddr("172.30.0.2"), ContainerPort: 80},
+			{Proto: "tcp", HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: 5000, ContainerIP: netip.MustParseAddr("10.20.0.2"), ContainerPort: 5000},
+		},
+	}
+}
+
+func TestRender(t *testing.T) {
+	rs, err := Render(sampleState())
+	require.NoError(t, err)
+	golden(t, rs.String())
+
+	// Order of inputs does not matter.
+	s := sampleState()
+	s.Networks[0], s.Networks[2] = s.Networks[2], s.Networks[0]
+	s.Ports[0], s.Ports[2] = s.Ports[2], s.Ports[0]
+	rs2, err := Render(s)
+	require.NoError(t, err)
+	assert.Equal(t, rs.String(), rs2.String())
+}
+
+func TestRenderEmpty(t *testing.T) {
+	rs, err := Render(State{Table: "wharf-test"})
+	require.NoError(t, err)
+	golden(t, rs.String())
+}
+
+func TestRenderRejectsBadInput(t *testing.T) {
+	cip := netip.MustParseAddr("10.0.0.2")
+	for name, s := range map[string]State{
+		"no table":   {},
+		"bad proto":  {Table: "w", Ports: []Port{{Proto: "sctp", HostPort: 1, ContainerPort: 1, ContainerIP: cip}}},
+		"zero port":  {Table: "w", Ports: []Port{{Proto: "tcp", HostPort: 0, ContainerPort: 1, ContainerIP: cip}}},
+		"v6 host":    {Table: "w", Ports: []Port{{Proto: "tcp", HostIP: netip.MustParseAddr("::1"), HostPort: 1, ContainerPort: 1, ContainerIP: cip}}},
+		"no cip":     {Table: "w", Ports: []Port{{Proto: "tcp", HostPort: 1, ContainerPort: 1}}},
+		"long name":  {Table: "w", Networks: []Network{{Bridge: "0123456789abcdef", Subnet: netip.MustParsePrefix("10.0.0.0/8")}}},
+		"bad subnet": {Table: "w", Networks: []Network{{Bridge: "b"}}},
+	} {
+		_, err := Render(s)
+		assert.True(t, errdefs.IsInvalidArgument(err), "%s: %v", name, err)
+	}
+}
+
+func TestRenderRedirect(t *testing.T) {
+	rs, err := RenderRedirect("wharf-dns", netip.MustParseAddr("127.0.0.11"), 40001, 40002)
+	require.NoError(t, err)
+	golden(t, rs.String())
+	_, err = RenderRedirect("wharf-dns", netip.MustParseAddr("127.0.0.11"), 0, 1)
+	assert.True(t, errdefs.IsInvalidArgument(err))
+}
