@@ -1,0 +1,84 @@
+# lib.sh — shared by the bench scripts (sourced, not run): starts a private
+# wharf daemon on its own root, exec-root, socket and cgroup parent, so a
+# benchmark never touches /var/lib/wharf or /run/wharf, and removes all of it
+# on exit.
+#
+# Knobs: WHARF (client, default <repo>/bin/wharf), WHARFD (daemon, default
+# beside WHARF), WHARF_SHIM (beside WHARF), RUNC (default runc).
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(dirname "$BENCH_DIR")
+WHARF=${WHARF:-$REPO/bin/wharf}
+WHARFD=${WHARFD:-$(dirname "$WHARF")/wharfd}
+RUNC=${RUNC:-runc}
+
+die() { echo "${0##*/}: $*" >&2; exit 1; }
+note() { echo "${0##*/}: $*" >&2; }
+
+[ "$(id -u)" = 0 ] || die "needs root"
+[ -x "$WHARF" ] || die "no wharf client at $WHARF (make build, or WHARF=path)"
+[ -x "$WHARFD" ] || die "no wharfd at $WHARFD (make build, or WHARFD=path)"
+command -v curl >/dev/null || die "curl missing (make deps)"
+
+WORK=$(mktemp -d /tmp/wharf-bench.XXXXXX)
+ROOT=$WORK/root
+EXEC_ROOT=$WORK/run
+SOCK=$EXEC_ROOT/wharf.sock
+CGROUP_PARENT=/wharf-bench-$$
+DAEMON_LOG=$WORK/wharfd.log
+DAEMON_PID=
+export WHARF_HOST=unix://$SOCK DOCKER_HOST=unix://$SOCK
+# wharfd finds wharf-shim beside itself or on PATH.
+export PATH=$(dirname "$WHARFD"):$PATH
+
+ping_daemon() { curl -sf --max-time 1 --unix-socket "$SOCK" http://wharf/_ping >/dev/null 2>&1; }
+
+start_daemon() {
+	"$WHARFD" --root "$ROOT" --exec-root "$EXEC_ROOT" -H "unix://$SOCK" \
+		--cgroup-parent "$CGROUP_PARENT" >>"$DAEMON_LOG" 2>&1 &
+	DAEMON_PID=$!
+	local i
+	for i in $(seq 1 300); do
+		ping_daemon && return 0
+		kill -0 "$DAEMON_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	tail -n 30 "$DAEMON_LOG" >&2
+	die "wharfd did not answer on $SOCK"
+}
+
+import_busybox() {
+	"$REPO/contrib/mkimage/busybox.sh" | "$WHARF" import - busybox:latest >/dev/null
+}
+
+# cleanup: containers, daemon, leftover runtime state, mounts, cgroups, dirs.
+cleanup() {
+	set +e
+	if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
+		ids=$("$WHARF" ps -aq 2>/dev/null)
+		[ -n "$ids" ] && "$WHARF" rm -f $ids >/dev/null 2>&1
+		kill "$DAEMON_PID"
+		for _ in $(seq 1 100); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$DAEMON_PID" 2>/dev/null
+		wait "$DAEMON_PID" 2>/dev/null
+	fi
+	for st in "$EXEC_ROOT"/runtime/*/* "$WORK"/runc-root/*; do
+		[ -d "$st" ] && "$RUNC" --root "$(dirname "$st")" delete --force "$(basename "$st")" >/dev/null 2>&1
+	done
+	for p in /proc/[0-9]*; do
+		case $(readlink "$p/exe" 2>/dev/null) in
+		*/wharf-shim) tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q "$WORK" && kill -9 "${p#/proc/}" ;;
+		esac
+	done
+	awk -v t="$WORK/" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
+		while read -r m; do umount -l "$m"; done
+	for d in /sys/fs/cgroup/*"$CGROUP_PARENT"; do
+		[ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+	done
+	rm -rf --one-file-system "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# median of numbers on stdin
+median() { sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }

@@ -1,0 +1,72 @@
+#!/bin/bash
+# run-latency.sh — how long `wharf run --rm --network none busybox echo hi`
+# takes, beside `runc run` of an equivalent busybox bundle (same rootfs, own
+# network namespace with only lo), both measured in this run, and the ratio.
+# Targets (issue 2): median ≤ 60 ms and ≤ 2.5× bare runc.
+#
+#   bench/run-latency.sh                       # needs root; uses bin/wharf
+#   WHARF=/usr/local/bin/wharf RUNS=50 bench/run-latency.sh
+#
+# Knobs: RUNS (30, at least 20), WARMUP (3), WHARF, WHARFD, RUNC. Uses
+# hyperfine -N when installed, else a date +%s%N loop.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+RUNS=${RUNS:-30}
+WARMUP=${WARMUP:-3}
+[ "$RUNS" -ge 20 ] || die "RUNS must be at least 20"
+
+# measure NAME CMD... prints "median min max" in ms of RUNS runs of CMD.
+measure() {
+	local name=$1; shift
+	if command -v hyperfine >/dev/null; then
+		hyperfine -N --style none --warmup "$WARMUP" --runs "$RUNS" \
+			--export-json "$WORK/$name.json" -- "$(printf '%q ' "$@")" >&2
+		jq -r '.results[0] | "\(.median * 1000) \(.min * 1000) \(.max * 1000)"' "$WORK/$name.json"
+	else
+		local i t0 t1
+		for i in $(seq 1 "$WARMUP"); do "$@" >/dev/null; done
+		: >"$WORK/$name.ms"
+		for i in $(seq 1 "$RUNS"); do
+			t0=$(date +%s%N); "$@" >/dev/null; t1=$(date +%s%N)
+			echo "$(((t1 - t0) / 1000)) / 1000" | bc -l >>"$WORK/$name.ms"
+		done
+		echo "$(median <"$WORK/$name.ms") $(sort -n "$WORK/$name.ms" | head -1) $(sort -n "$WORK/$name.ms" | tail -1)"
+	fi
+}
+
+start_daemon
+import_busybox
+out=$("$WHARF" run --rm --network none busybox echo hi)
+[ "$out" = hi ] || die "wharf run printed '$out', not 'hi'"
+
+# The runc bundle: the very rootfs the image was made from, `runc spec`
+# defaults (which include a fresh network namespace), no terminal.
+bundle=$WORK/bundle
+mkdir -p "$bundle/rootfs" "$WORK/runc-root"
+"$REPO/contrib/mkimage/busybox.sh" | tar -C "$bundle/rootfs" -xf -
+(cd "$bundle" && "$RUNC" spec)
+jq '.process.terminal = false | .process.args = ["echo", "hi"]' "$bundle/config.json" >"$bundle/config.json.new"
+mv "$bundle/config.json.new" "$bundle/config.json"
+runc_cmd=("$RUNC" --root "$WORK/runc-root" run --bundle "$bundle" "wharf-bench-$$")
+out=$("${runc_cmd[@]}")
+[ "$out" = hi ] || die "runc run printed '$out', not 'hi'"
+
+note "measuring wharf ($RUNS runs)"
+read -r w_med w_min w_max < <(measure wharf "$WHARF" run --rm --network none busybox echo hi)
+note "measuring runc ($RUNS runs)"
+read -r r_med r_min r_max < <(measure runc "${runc_cmd[@]}")
+ratio=$(echo "$w_med / $r_med" | bc -l)
+
+echo
+echo "### run latency ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $RUNS runs each, $("$RUNC" --version | head -1))"
+echo
+echo "| command | median ms | min ms | max ms |"
+echo "|---|---:|---:|---:|"
+printf '| `wharf run --rm --network none busybox echo hi` | %.1f | %.1f | %.1f |\n' "$w_med" "$w_min" "$w_max"
+printf '| `runc run` (same rootfs, own netns) | %.1f | %.1f | %.1f |\n' "$r_med" "$r_min" "$r_max"
+printf '| ratio wharf / runc | %.2f× | | |\n' "$ratio"
+echo
+printf 'targets: median ≤ 60 ms: %s; ≤ 2.5× runc: %s\n' \
+	"$(echo "$w_med <= 60" | bc -l | sed 's/1/met/;s/0/missed/')" \
+	"$(echo "$ratio <= 2.5" | bc -l | sed 's/1/met/;s/0/missed/')"

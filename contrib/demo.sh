@@ -1,0 +1,69 @@
+#!/bin/bash
+# demo.sh walks through parts 1–2 of the Docker "Get Started" tutorial with
+# wharf: images, containers, logs, exec, save/load and volumes. Each step prints
+# the command it runs (`+ wharf …`) and the walk-through stops at the first
+# failing step. It expects a running daemon (`make demo` starts one).
+#
+# Environment: WHARF (client binary, default: wharf on PATH), WHARF_HOST (daemon
+# socket, default: the client's own default).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+WHARF=${WHARF:-wharf}
+work=$(mktemp -d "${TMPDIR:-/tmp}/wharf-demo.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+# wharf lets the steps below read like the tutorial while running $WHARF.
+wharf() { "$WHARF" "$@"; }
+
+# step prints a command line exactly as typed, then runs it in this shell
+# (so pipes and $(…) behave as in the tutorial).
+step() {
+	printf '\n+ %s\n' "$1"
+	eval "$1"
+}
+
+# quiet removes leftovers of an earlier, interrupted demo without noise.
+quiet() { "$@" >/dev/null 2>&1 || true; }
+quiet wharf rm -f web
+quiet wharf volume rm demo-data
+
+echo "== Part 1: orientation"
+step 'wharf version'
+step 'wharf info'
+
+echo
+echo "== Part 2: images and containers"
+step "$here/mkimage/busybox.sh | wharf import - busybox:latest"
+step 'wharf images'
+step 'wharf run --rm busybox echo hello from a wharf container'
+step 'wharf run --rm busybox hostname'
+step 'wharf run --rm busybox sh -c "exit 3" || echo "exit code passed through: $?"'
+step 'wharf run -d --name web busybox httpd -f -v -p 8080 -h /var/www'
+step 'wharf ps'
+step 'wharf container ls --format "{{.ID}} {{.Names}} {{.Status}}"'
+step 'wharf exec web wget -q -O - http://127.0.0.1:8080/'
+step 'wharf logs web'
+step 'wharf exec web sh -c "echo inside \$(hostname) as \$(id -un)"'
+step 'wharf top web'
+step 'wharf stats --no-stream'
+step 'wharf stop web'
+step 'wharf rm web'
+
+echo
+echo "== Images: save and load"
+step "wharf save -o $work/busybox.tar busybox:latest"
+step "ls -lh $work/busybox.tar"
+step "wharf load -i $work/busybox.tar"
+step 'wharf image ls'
+
+echo
+echo "== Volumes"
+step 'wharf volume create demo-data'
+step 'wharf run --rm -v demo-data:/data busybox sh -c "date > /data/first-run"'
+step 'wharf run --rm -v demo-data:/data busybox cat /data/first-run'
+step 'wharf volume ls'
+step 'wharf volume rm demo-data'
+
+echo
+echo "demo finished: every step succeeded"

@@ -1,0 +1,175 @@
+//go:build linux
+
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// kill9AndRestart kills the daemon with SIGKILL and starts it again on the
+// same root; containers and acknowledged state must survive.
+func kill9AndRestart(t *testing.T, whileDown func()) {
+	t.Helper()
+	pid := env.daemonPid()
+	env.killDaemon(syscall.SIGKILL, 10*time.Second)
+	t.Logf("killed wharfd (pid %d) with SIGKILL", pid)
+	if whileDown != nil {
+		whileDown()
+	}
+	require.NoError(t, env.startDaemon(), "daemon restart after kill -9")
+	t.Logf("restarted wharfd (pid %d)", env.daemonPid())
+}
+
+func TestDaemonKill9LiveRestore(t *testing.T) {
+	begin(t)
+	long := uniq(t, "long")
+	runDetached(t, "--name", long, busybox, "sh", "-c", "i=0; while :; do echo tick$i; i=$((i+1)); sleep 0.1; done")
+	// The other two exit when the test opens their gate (a file in a
+	// bind-mounted host dir), which it does while the daemon is down.
+	gate := t.TempDir()
+	gated := func(code int) []string {
+		return []string{"-v", gate + ":/gate", busybox, "sh", "-c", "while [ ! -e /gate/open ]; do sleep 0.05; done; exit " + strconv.Itoa(code)}
+	}
+	short := uniq(t, "short")
+	runDetached(t, append([]string{"--name", short}, gated(42)...)...)
+	always := uniq(t, "always")
+	runDetached(t, append([]string{"--name", always, "--restart", "always"}, gated(1)...)...)
+	unless := uniq(t, "unless")
+	runDetached(t, "--name", unless, "--restart", "unless-stopped", busybox, "sleep", "3600")
+	for _, n := range []string{long, short, always, unless} {
+		waitState(t, n, "running", 20*time.Second)
+	}
+	mustWharf(t, "stop", "-t", "0", unless)
+
+	longPid := atoi(t, inspect(t, long, "{{.State.Pid}}"))
+	shortPid := atoi(t, inspect(t, short, "{{.State.Pid}}"))
+	alwaysPid := atoi(t, inspect(t, always, "{{.State.Pid}}"))
+	alwaysStarted := inspect(t, always, "{{.State.StartedAt}}")
+
+	kill9AndRestart(t, func() {
+		require.True(t, processAlive(longPid), "a kill -9 of the daemon must leave containers running")
+		// Let the gated containers exit while nobody is watching.
+		require.NoError(t, os.WriteFile(filepath.Join(gate, "open"), nil, 0o644))
+		eventually(t, func() bool { return !processAlive(shortPid) && !processAlive(alwaysPid) }, 20*time.Second,
+			"short-lived containers did not exit while the daemon was down")
+	})
+
+	// The long-running container was found again.
+	assert.Regexp(t, `^Up `, mustWharf(t, "ps", "--filter", "name="+long, "--format", "{{.Status}}"))
+	assert.Equal(t, longPid, atoi(t, inspect(t, long, "{{.State.Pid}}")), "same process, not a restart")
+
+	// The one that exited while the daemon was down has its exit code.
+	assert.Equal(t, "exited", state(t, short))
+	assert.Equal(t, "42", inspect(t, short, "{{.State.ExitCode}}"))
+	assert.Regexp(t, `^Exited \(42\) `, mustWharf(t, "ps", "-a", "--filter", "name="+short, "--format", "{{.Status}}"))
+
+	// --restart always: restarted after the daemon noticed the exit.
+	eventually(t, func() bool {
+		out, _, _ := wharf(t, "inspect", "-f", "{{.State.StartedAt}}", always)
+		return strings.TrimSpace(out) != alwaysStarted && strings.TrimSpace(out) != ""
+	}, 30*time.Second, "--restart always container was not restarted after the daemon came back")
+	// unless-stopped that the user stopped stays stopped.
+	assert.Equal(t, "exited", state(t, unless))
+
+	// logs -f, wait and stop work on the re-attached container.
+	before := strings.Count(mustWharf(t, "logs", long), "tick")
+	follow := startWharf(t, "logs", "-f", long)
+	eventually(t, func() bool { return strings.Count(follow.stdout.String(), "tick") > before+3 }, 20*time.Second,
+		"logs -f does not follow new output of the re-attached container")
+	waiter := startWharf(t, "wait", long)
+	mustWharf(t, "stop", "-t", "1", long)
+	code, ok := waiter.exited(20 * time.Second)
+	require.True(t, ok, "wait did not return after stop")
+	assert.Equal(t, 0, code)
+	assert.Equal(t, "137", strings.TrimSpace(waiter.stdout.String()))
+	_, ok = follow.exited(20 * time.Second)
+	assert.True(t, ok, "logs -f did not end when the container stopped")
+	assert.False(t, processAlive(longPid))
+}
+
+// TestCrashSafety kills the daemon right after a write was acknowledged.
+func TestCrashSafety(t *testing.T) {
+	begin(t)
+	t.Run("create", func(t *testing.T) {
+		name := uniq(t, "")
+		rmOnCleanup(t, name)
+		id := strings.TrimSpace(mustWharf(t, "create", "--name", name, busybox, "echo", "survived"))
+		kill9AndRestart(t, nil)
+		assert.Equal(t, id, inspect(t, name, "{{.Id}}"))
+		out, errOut, code := wharf(t, "start", "-a", name)
+		require.Equal(t, 0, code, errOut)
+		assert.Equal(t, "survived\n", out)
+	})
+	t.Run("tag", func(t *testing.T) {
+		ref := "e2e/crash:1"
+		t.Cleanup(func() { _, _, _ = wharf(t, "rmi", ref) })
+		mustWharf(t, "tag", busybox, ref)
+		kill9AndRestart(t, nil)
+		assert.Equal(t, inspect(t, busybox, "{{.Id}}"), inspect(t, ref, "{{.Id}}"))
+	})
+	t.Run("volume create", func(t *testing.T) {
+		vol := uniq(t, "")
+		t.Cleanup(func() { _, _, _ = wharf(t, "volume", "rm", "-f", vol) })
+		mustWharf(t, "volume", "create", vol)
+		kill9AndRestart(t, nil)
+		mustWharf(t, "volume", "inspect", vol)
+	})
+	t.Run("rm", func(t *testing.T) {
+		name := uniq(t, "")
+		rmOnCleanup(t, name)
+		mustWharf(t, "create", "--name", name, busybox, "true")
+		mustWharf(t, "rm", name)
+		kill9AndRestart(t, nil)
+		_, _, code := wharf(t, "inspect", name)
+		assert.NotEqual(t, 0, code, "an acknowledged rm must stay done")
+	})
+	t.Run("import", func(t *testing.T) {
+		ref := "e2e/crash-import:1"
+		t.Cleanup(func() { _, _, _ = wharf(t, "rmi", "-f", ref) })
+		importTar(t, ref, makeTar(t, tarEntry{Name: "f", Body: "crash"}))
+		id := inspect(t, ref, "{{.Id}}")
+		kill9AndRestart(t, nil)
+		assert.Equal(t, id, inspect(t, ref, "{{.Id}}"))
+	})
+}
+
+// TestSecondDaemonRefused starts a second wharfd on the running daemon's root
+// or socket; it must exit with a clear message and leave the first alone.
+func TestSecondDaemonRefused(t *testing.T) {
+	begin(t)
+	other := filepath.Join(env.tmp, "second")
+	require.NoError(t, os.MkdirAll(other, 0o755))
+	t.Cleanup(func() { _ = os.RemoveAll(other) })
+	cases := map[string][]string{
+		"same root": {"--root", env.root, "--exec-root", filepath.Join(other, "run1"),
+			"-H", "unix://" + filepath.Join(other, "run1", "wharf.sock"), "--cgroup-parent", env.cgroupParent},
+		"same socket": {"--root", filepath.Join(other, "root2"), "--exec-root", filepath.Join(other, "run2"),
+			"-H", "unix://" + env.sock, "--cgroup-parent", env.cgroupParent},
+	}
+	for name, args := range cases {
+		t.Run(strings.ReplaceAll(name, " ", "_"), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, filepath.Join(env.bin, "wharfd"), args...)
+			cmd.Env = append(os.Environ(), "PATH="+env.bin+":"+os.Getenv("PATH"))
+			out, err := cmd.CombinedOutput()
+			t.Logf("second wharfd %s:\n%s", quoteArgs(args), indent("out", string(out)))
+			require.NoError(t, ctx.Err(), "the second daemon kept running instead of refusing to start")
+			require.Error(t, err, "the second daemon must exit non-zero")
+			assert.NotEmpty(t, strings.TrimSpace(string(out)), "a clear message says why")
+			assert.True(t, env.ping(), "the first daemon still answers")
+			mustWharf(t, "ps", "-a")
+		})
+	}
+}
