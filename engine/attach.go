@@ -56,9 +56,19 @@ func (e *Engine) ContainerAttach(ctx context.Context, idOrName string, s AttachS
 	}
 	c.mu.Lock()
 	if c.task != nil && c.running() {
-		t := c.task
+		t, since, exits := c.task, c.startingAt, c.exits
 		c.mu.Unlock()
-		return t.Attach(ctx, s.Stdin, s.Stdout, s.Stderr)
+		err := t.Attach(ctx, s.Stdin, s.Stdout, s.Stderr)
+		if err != nil && (errdefs.IsNotFound(err) || errdefs.IsUnavailable(err)) && ctx.Err() == nil {
+			// The process finished before this client reached its shim
+			// (docker run's attach can lose that race to a fast container):
+			// everything it printed is in the log, so replay this run.
+			if werr := waitExit(ctx, c, exits); werr != nil {
+				return err
+			}
+			return e.ContainerLogs(ctx, c.ID, LogsOptions{Stdout: s.Stdout != nil, Stderr: s.Stderr != nil, Since: since, Tail: -1}, s.Stdout, s.Stderr)
+		}
+		return err
 	}
 	switch c.State.Status {
 	case container.StateCreated, container.StateRestarting, container.StateExited:

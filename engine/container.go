@@ -61,6 +61,9 @@ type Container struct {
 	backoff   time.Duration
 	// runtimeDeleted is closed once `runc delete` of the last run is done.
 	runtimeDeleted chan struct{}
+	// startingAt is taken just before the process of the current run is
+	// started: every log record of this run is at or after it.
+	startingAt time.Time
 }
 
 // notify wakes everybody waiting for a state change; c.mu must be held.

@@ -117,6 +117,14 @@ func (e *Engine) ExecStart(ctx context.Context, execID string, detach bool, s At
 		e.execFailed(x, err)
 		return err
 	}
+	// Resizes may come as soon as the client sees the stream, before the
+	// process runs: the shim keeps the size until the pty exists.
+	x.mu.Lock()
+	x.task = task
+	x.mu.Unlock()
+	if cs := x.Config.ConsoleSize; cs != nil && x.Config.Tty {
+		task.Resize(bg, uint16(cs[1]), uint16(cs[0]))
+	}
 	var stream func() error
 	if !detach {
 		var stdin = s.Stdin
@@ -168,6 +176,7 @@ func (e *Engine) execFailed(x *execProcess, err error) {
 		code = 127
 	}
 	x.mu.Lock()
+	x.task = nil
 	x.ExitCode = &code
 	x.mu.Unlock()
 }

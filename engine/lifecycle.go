@@ -121,6 +121,7 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 	}
 	rt := e.runtimeFor(c.HostConfig.Runtime)
 	os.Remove(filepath.Join(sd, "exit.json"))
+	c.startingAt = time.Now()
 	e.log.Debug("start: bundle ready", "took", time.Since(t0))
 	task, err := shim.Create(ctx, shim.Config{
 		ID:          c.ID,
@@ -140,6 +141,9 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 	// Attach clients that were waiting for this start before the process
 	// can print anything (docker run attaches, then starts).
 	e.log.Debug("start: shim created", "took", time.Since(t0))
+	if cs := c.HostConfig.ConsoleSize; c.Config.Tty && cs[0] > 0 && cs[1] > 0 {
+		task.Resize(ctx, uint16(cs[1]), uint16(cs[0]))
+	}
 	c.connectPendingAttach(ctx, task)
 	if err := task.Start(ctx); err != nil {
 		task.Close()
@@ -322,10 +326,9 @@ func (e *Engine) handleExit(c *Container, t *shim.Task, exit shim.Exit) {
 		c.mu.Unlock()
 		return // already handled (e.g. by a forced remove)
 	}
-	if c.task != nil {
-		c.task.Close()
-		c.task = nil
-	}
+	// Attach streams may still be draining the last output from the shim,
+	// which closes them itself once everything is sent: just let go.
+	c.task = nil
 	ran := exit.ExitedAt.Sub(c.State.StartedAt)
 	t0 := time.Now()
 	e.teardown(c)
