@@ -52,11 +52,29 @@ runc_cmd=("$RUNC" --root "$WORK/runc-root" run --bundle "$bundle" "wharf-bench-$
 out=$("${runc_cmd[@]}")
 [ "$out" = hi ] || die "runc run printed '$out', not 'hi'"
 
+# The same bundle wharf hands to runc: its config.json (Docker's seccomp
+# profile, capabilities, masked paths, cgroup limits, /etc mounts dropped)
+# taken from a running container, pointed at the plain rootfs above.
+cid=$("$WHARF" run -d --network none busybox sleep 600)
+wbundle=$WORK/wharf-bundle
+mkdir -p "$wbundle"
+jq --arg root "$bundle/rootfs" --arg cg "$CGROUP_PARENT/bench-same-bundle" \
+	'.root.path = $root | .process.args = ["echo", "hi"] | .process.terminal = false
+	 | .mounts |= map(select(.destination | startswith("/etc/") | not)) | .linux.cgroupsPath = $cg' \
+	"$EXEC_ROOT/containers/$cid/config.json" >"$wbundle/config.json"
+"$WHARF" rm -f "$cid" >/dev/null
+same_cmd=("$RUNC" --root "$WORK/runc-root" run --bundle "$wbundle" "wharf-bench-same-$$")
+out=$("${same_cmd[@]}")
+[ "$out" = hi ] || die "runc run of wharf's bundle printed '$out', not 'hi'"
+
 note "measuring wharf ($RUNS runs)"
 read -r w_med w_min w_max < <(measure wharf "$WHARF" run --rm --network none busybox echo hi)
 note "measuring runc ($RUNS runs)"
 read -r r_med r_min r_max < <(measure runc "${runc_cmd[@]}")
+note "measuring runc with wharf's bundle ($RUNS runs)"
+read -r s_med s_min s_max < <(measure runc-same "${same_cmd[@]}")
 ratio=$(echo "$w_med / $r_med" | bc -l)
+ratio_same=$(echo "$w_med / $s_med" | bc -l)
 
 echo
 echo "### run latency ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $RUNS runs each, $("$RUNC" --version | head -1))"
@@ -65,7 +83,9 @@ echo "| command | median ms | min ms | max ms |"
 echo "|---|---:|---:|---:|"
 printf '| `wharf run --rm --network none busybox echo hi` | %.1f | %.1f | %.1f |\n' "$w_med" "$w_min" "$w_max"
 printf '| `runc run` (same rootfs, own netns) | %.1f | %.1f | %.1f |\n' "$r_med" "$r_min" "$r_max"
-printf '| ratio wharf / runc | %.2f× | | |\n' "$ratio"
+printf '| `runc run` of wharf'"'"'s own bundle (seccomp, caps, cgroups) | %.1f | %.1f | %.1f |\n' "$s_med" "$s_min" "$s_max"
+printf '| ratio wharf / runc (`runc spec` bundle) | %.2f× | | |\n' "$ratio"
+printf '| ratio wharf / runc (same bundle) | %.2f× | | |\n' "$ratio_same"
 echo
 printf 'targets: median ≤ 60 ms: %s; ≤ 2.5× runc: %s\n' \
 	"$(echo "$w_med <= 60" | bc -l | sed 's/1/met/;s/0/missed/')" \

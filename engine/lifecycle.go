@@ -72,7 +72,7 @@ func (e *Engine) ContainerStart(ctx context.Context, idOrName string) error {
 func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 	ctx = context.WithoutCancel(ctx) // the shim must outlive the request
 	t0 := time.Now()
-	defer func() { e.log.Debug("start", "id", c.ID, "took", time.Since(t0)) }()
+	defer func() { e.log.Debug("start", "id", c.ID, "took", time.Since(t0), "err", err) }()
 	sd := e.stateDir(c.ID)
 	rootfs := filepath.Join(sd, "rootfs")
 	c.awaitRuntimeDelete()
@@ -122,7 +122,6 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 	rt := e.runtimeFor(c.HostConfig.Runtime)
 	os.Remove(filepath.Join(sd, "exit.json"))
 	c.startingAt = time.Now()
-	e.log.Debug("start: bundle ready", "took", time.Since(t0))
 	task, err := shim.Create(ctx, shim.Config{
 		ID:          c.ID,
 		Bundle:      sd,
@@ -140,7 +139,6 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 	}
 	// Attach clients that were waiting for this start before the process
 	// can print anything (docker run attaches, then starts).
-	e.log.Debug("start: shim created", "took", time.Since(t0))
 	if cs := c.HostConfig.ConsoleSize; c.Config.Tty && cs[0] > 0 && cs[1] > 0 {
 		task.Resize(ctx, uint16(cs[1]), uint16(cs[0]))
 	}
