@@ -7,6 +7,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/system"
 	"github.com/moby/moby/api/types/volume"
 
@@ -91,10 +92,25 @@ type SystemBackend interface {
 	Events(ctx context.Context, opts engine.EventsOptions) (past []events.Message, live <-chan events.Message, cancel func())
 }
 
+// NetworkBackend is what the /networks routes need. idOrName accepts a
+// network's full ID, a unique ID prefix or its name.
+type NetworkBackend interface {
+	NetworkCreate(ctx context.Context, req network.CreateRequest) (network.CreateResponse, error)
+	NetworkList(ctx context.Context, filters engine.Filters) ([]network.Summary, error)
+	NetworkInspect(ctx context.Context, idOrName string) (network.Inspect, error)
+	NetworkRemove(ctx context.Context, idOrName string) error
+	// NetworkConnect attaches a container (running or not) to a network;
+	// cfg may be nil.
+	NetworkConnect(ctx context.Context, idOrName, containerIDOrName string, cfg *network.EndpointSettings) error
+	NetworkDisconnect(ctx context.Context, idOrName, containerIDOrName string, force bool) error
+	NetworkPrune(ctx context.Context, filters engine.Filters) (network.PruneReport, error)
+}
+
 // Backend is the whole engine as the API server sees it.
 type Backend interface {
 	ContainerBackend
 	ImageBackend
 	VolumeBackend
 	SystemBackend
+	NetworkBackend
 }

@@ -49,7 +49,10 @@ type Container struct {
 	// ManuallyStopped is set by stop/kill so restart policies leave the
 	// container alone (and, for unless-stopped, across daemon restarts).
 	ManuallyStopped bool
-	ExecIDs         []string `json:"-"`
+	// Networks are the networks the container joins when it starts, with
+	// the endpoint settings asked for (aliases, --ip, --mac-address).
+	Networks map[string]*network.EndpointSettings
+	ExecIDs  []string `json:"-"`
 
 	mu        sync.Mutex
 	task      *shim.Task
@@ -211,9 +214,11 @@ func (e *Engine) ContainerInspect(ctx context.Context, idOrName string, size boo
 		HostConfig:     c.HostConfig,
 		Mounts:         c.Mounts,
 		Config:         c.Config,
-		NetworkSettings: &container.NetworkSettings{
-			Networks: c.networks(),
-		},
+	}
+	nets, ports := e.endpointSettings(c)
+	resp.NetworkSettings = &container.NetworkSettings{Networks: nets, Ports: ports}
+	if e.nets != nil && c.task != nil && usesNetNS(c.HostConfig) {
+		resp.NetworkSettings.SandboxKey = e.nets.NetNSPath(c.ID)
 	}
 	if resp.Mounts == nil {
 		resp.Mounts = []container.MountPoint{}
@@ -275,7 +280,7 @@ func (e *Engine) ContainerList(ctx context.Context, opts ListOptions) ([]contain
 	}
 	for _, c := range all {
 		c.mu.Lock()
-		s := c.summary(now)
+		s := e.summary(c, now)
 		running := c.running() || c.State.Status == container.StateRestarting
 		hasStatusFilter := len(opts.Filters["status"]) > 0 || len(opts.Filters["exited"]) > 0
 		match := (opts.All || running || hasStatusFilter) && e.matchContainer(c, opts.Filters)
@@ -297,7 +302,8 @@ func (e *Engine) ContainerList(ctx context.Context, opts ListOptions) ([]contain
 	return out, nil
 }
 
-func (c *Container) summary(now time.Time) container.Summary {
+// summary is c's docker ps row; c.mu must be held.
+func (e *Engine) summary(c *Container, now time.Time) container.Summary {
 	s := container.Summary{
 		ID:      c.ID,
 		Names:   []string{"/" + c.Name},
@@ -305,7 +311,6 @@ func (c *Container) summary(now time.Time) container.Summary {
 		ImageID: c.ImageID,
 		Command: strings.Join(append([]string{c.Path}, c.Args...), " "),
 		Created: c.Created.Unix(),
-		Ports:   []container.PortSummary{},
 		Labels:  c.Config.Labels,
 		State:   c.State.Status,
 		Status:  statusText(c, now),
@@ -318,7 +323,9 @@ func (c *Container) summary(now time.Time) container.Summary {
 		s.Mounts = []container.MountPoint{}
 	}
 	s.HostConfig.NetworkMode = string(c.HostConfig.NetworkMode)
-	s.NetworkSettings = &container.NetworkSettingsSummary{Networks: c.networks()}
+	nets, ports := e.endpointSettings(c)
+	s.NetworkSettings = &container.NetworkSettingsSummary{Networks: nets}
+	s.Ports = portSummaries(ports)
 	return s
 }
 
@@ -362,7 +369,10 @@ func (e *Engine) matchContainer(c *Container, f Filters) bool {
 			}
 			return false
 		}) &&
-		anyOf("network", func(v string) bool { return string(c.HostConfig.NetworkMode) == v })
+		anyOf("network", func(v string) bool {
+			_, ok := c.Networks[v]
+			return ok || string(c.HostConfig.NetworkMode) == v
+		})
 }
 
 // validateFilters rejects unknown filter keys with docker's message.
@@ -385,14 +395,4 @@ func validateFilters(f Filters, allowed ...string) error {
 // humanDuration matches go-units' HumanDuration, which docker uses.
 func humanDuration(d time.Duration) string {
 	return units.HumanDuration(d)
-}
-
-// networks reports the container's attachments as docker inspect shows them.
-// Only none and host exist until the bridge driver lands.
-func (c *Container) networks() map[string]*network.EndpointSettings {
-	mode := string(c.HostConfig.NetworkMode)
-	if mode == "" || mode == "default" {
-		mode = "none"
-	}
-	return map[string]*network.EndpointSettings{mode: {}}
 }

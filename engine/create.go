@@ -55,6 +55,17 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *containe
 	if err := e.validateHostConfig(hc); err != nil {
 		return resp, err
 	}
+	nets, err := e.networkConfigs(hc, req.NetworkingConfig)
+	if err != nil {
+		return resp, err
+	}
+	if len(hc.PortBindings) > 0 && !usesNetNS(hc) {
+		// Docker ignores -p with host or none networking; so do we, silently.
+		hc.PortBindings = nil
+	}
+	if err := checkHostPorts(hc.PortBindings); err != nil {
+		return resp, err
+	}
 
 	id := ids.New()
 	if cfg.Hostname == "" && !hc.NetworkMode.IsHost() {
@@ -73,6 +84,7 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *containe
 		HostConfig: hc,
 		ImageID:    string(img.ID),
 		State:      state{Status: container.StateCreated},
+		Networks:   nets,
 	}
 
 	var undo []func()
@@ -238,7 +250,7 @@ func (e *Engine) validateHostConfig(hc *container.HostConfig) error {
 	case mode == "", mode == "default", mode == "bridge", mode.IsNone(), mode.IsHost():
 	case mode.IsContainer():
 		return fmt.Errorf("network mode %q is not supported yet: %w", mode, errdefs.ErrNotImplemented)
-	default:
+	case e.nets == nil:
 		return fmt.Errorf("network %s not found: %w", mode, errdefs.ErrNotFound)
 	}
 	if hc.Runtime != "" {

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"wharf.io/wharf/image"
+	"wharf.io/wharf/network"
 	"wharf.io/wharf/runtime/runc"
 	"wharf.io/wharf/snapshot"
 	"wharf.io/wharf/snapshot/overlay"
@@ -32,6 +33,9 @@ type Config struct {
 	Runtime      string // default OCI runtime binary, default "runc"
 	ShimBinary   string // path of wharf-shim; default: beside the running executable, then PATH
 	CgroupParent string // default "/wharf"
+	BridgeName   string // default network's bridge, default "wharf0"
+	BridgeSubnet string // default network's subnet; "" picks a free /16
+	NftTable     string // wharf's nftables table, default "wharf"
 	Logger       *slog.Logger
 }
 
@@ -44,12 +48,18 @@ type Engine struct {
 	images *image.Store
 	snaps  snapshot.Snapshotter
 	vols   *volume.Store
+	nets   *network.Manager
 	events *eventLog
 
 	mu         sync.Mutex
 	containers map[string]*Container // by ID
 	names      map[string]string     // name (without "/") → ID
+	execMu     sync.Mutex            // guards execs; may be taken while holding c.mu
 	execs      map[string]*execProcess
+	// releasing holds, per container, the channel closed when the
+	// background cleanup of its last run (runtime state, network) is done.
+	releasing map[string]chan struct{}
+	relMu     sync.Mutex // guards releasing; taken with or without c.mu, never around it
 
 	// ctx lives as long as the engine; background work (monitors, restart
 	// timers) uses it so Close can stop them.
@@ -91,7 +101,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{cfg: cfg, log: cfg.Logger.With("component", "engine"), lock: lock, events: newEventLog(),
-		containers: map[string]*Container{}, names: map[string]string{}, execs: map[string]*execProcess{}}
+		containers: map[string]*Container{}, names: map[string]string{}, execs: map[string]*execProcess{}, releasing: map[string]chan struct{}{}}
 	e.ctx, e.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	ok := false
 	defer func() {
@@ -112,8 +122,18 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if e.vols, err = volume.New(filepath.Join(cfg.Root, "volumes"), e.db); err != nil {
 		return nil, fmt.Errorf("volume store: %w", err)
 	}
+	e.nets, err = network.New(e.db, network.Config{ExecRoot: cfg.ExecRoot, BridgeName: cfg.BridgeName,
+		DefaultSubnet: cfg.BridgeSubnet, TableName: cfg.NftTable, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("network: %w", err)
+	}
 	if err := e.restore(ctx); err != nil {
 		return nil, fmt.Errorf("restore containers: %w", err)
+	}
+	// Containers that did not survive lose their endpoints; the living get
+	// their published ports and DNS back.
+	if err := e.nets.Restore(ctx, e.hasLiveTask); err != nil {
+		return nil, fmt.Errorf("restore networks: %w", err)
 	}
 	ok = true
 	return e, nil
@@ -140,8 +160,11 @@ func (e *Engine) close() error {
 	e.mu.Unlock()
 	e.wg.Wait()
 	var err error
+	if e.nets != nil {
+		err = e.nets.Close()
+	}
 	if c, ok := e.snaps.(io.Closer); ok {
-		err = c.Close()
+		err = errors.Join(err, c.Close())
 	}
 	if e.db != nil {
 		err = errors.Join(err, e.db.Close())
@@ -197,3 +220,16 @@ func (e *Engine) stateDir(id string) string     { return filepath.Join(e.cfg.Exe
 var errStopped = errors.New("engine stopped")
 
 var errInvalid = errdefs.ErrInvalidArgument
+
+// hasLiveTask reports whether container id exists and its process runs.
+func (e *Engine) hasLiveTask(id string) bool {
+	e.mu.Lock()
+	c, ok := e.containers[id]
+	e.mu.Unlock()
+	if !ok {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.task != nil
+}

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,7 +31,10 @@ func newTestEngine(t *testing.T) *Engine {
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, string(out))
 	cg := "/wharf-enginetest-" + filepath.Base(dir)
-	cfg := Config{Root: filepath.Join(dir, "root"), ExecRoot: filepath.Join(dir, "run"), ShimBinary: shimBin, CgroupParent: cg}
+	// Own bridge and nft table: tests never touch the host's wharf0.
+	suffix := fmt.Sprintf("%d", os.Getpid()%100000)
+	cfg := Config{Root: filepath.Join(dir, "root"), ExecRoot: filepath.Join(dir, "run"), ShimBinary: shimBin, CgroupParent: cg,
+		BridgeName: "wet" + suffix, NftTable: "wharf_enginetest_" + suffix, BridgeSubnet: "10.199.0.0/24"}
 	e, err := New(context.Background(), cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() {
@@ -43,6 +47,7 @@ func newTestEngine(t *testing.T) *Engine {
 		for _, c := range e.list() {
 			e.ContainerRemove(ctx, c.ID, true, true)
 		}
+		e.nets.Uninstall(context.Background())
 		e.Close()
 		for _, ctl := range []string{"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd"} {
 			os.Remove(filepath.Join("/sys/fs/cgroup", ctl, cg))

@@ -51,17 +51,17 @@ func (e *Engine) ExecCreate(ctx context.Context, idOrName string, req *container
 		return "", fmt.Errorf("container %s is not running: %w", c.ID, errdefs.ErrConflict)
 	}
 	x := &execProcess{ID: ids.New(), ContainerID: c.ID, Config: *req}
-	e.mu.Lock()
+	e.execMu.Lock()
 	e.execs[x.ID] = x
-	e.mu.Unlock()
+	e.execMu.Unlock()
 	c.ExecIDs = append(c.ExecIDs, x.ID)
 	e.events.publish(events.ContainerEventType, events.Action("exec_create: "+joinArgs(req.Cmd)), c.ID, e.containerAttrs(c))
 	return x.ID, nil
 }
 
 func (e *Engine) getExec(id string) (*execProcess, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.execMu.Lock()
+	defer e.execMu.Unlock()
 	if x, ok := e.execs[id]; ok {
 		return x, nil
 	}

@@ -108,7 +108,11 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 	if err := snapshot.MountAll(mounts, rootfs); err != nil {
 		return fmt.Errorf("mount rootfs: %w", err)
 	}
-	s, err := e.buildSpec(c, rootfs)
+	netns, err := e.attachNetworks(ctx, c)
+	if err != nil {
+		return err
+	}
+	s, err := e.buildSpec(c, rootfs, netns)
 	if err != nil {
 		return err
 	}
@@ -160,7 +164,7 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 }
 
 // buildSpec turns the container's config into an OCI runtime spec.
-func (e *Engine) buildSpec(c *Container, rootfs string) (*specs.Spec, error) {
+func (e *Engine) buildSpec(c *Container, rootfs, netns string) (*specs.Spec, error) {
 	user, err := spec.ResolveUser(rootfs, c.Config.User)
 	if err != nil {
 		return nil, err
@@ -221,6 +225,7 @@ func (e *Engine) buildSpec(c *Container, rootfs string) (*specs.Spec, error) {
 		HostConfig:     c.HostConfig,
 		Mounts:         mounts,
 		HostNetwork:    c.HostConfig.NetworkMode.IsHost(),
+		NetNSPath:      netns,
 		CgroupsPath:    filepath.Join(e.cfg.CgroupParent, c.ID),
 		HostNofileHard: lim.Max,
 		StopSignal:     c.Config.StopSignal,
@@ -263,10 +268,11 @@ func hasEnv(env []string, key string) bool {
 	return false
 }
 
-// teardown undoes what start set up: rootfs mount, bundle, runtime state.
-// c.mu must be held. The runtime's own cleanup (`runc delete`: its state
-// and cgroups) runs in the background, off the exit → wait → remove path;
-// a later start waits for it (see awaitRuntimeDelete).
+// teardown undoes what start set up: rootfs mount, bundle, runtime state,
+// network endpoints. c.mu must be held. The runtime's own cleanup (`runc
+// delete`: its state and cgroups) and the network release run in the
+// background, off the exit → wait → remove path; a later start, and network
+// removal, wait for them (see awaitRuntimeDelete).
 func (e *Engine) teardown(c *Container) {
 	sd := e.stateDir(c.ID)
 	if err := snapshot.Unmount(filepath.Join(sd, "rootfs")); err != nil {
@@ -280,11 +286,28 @@ func (e *Engine) teardown(c *Container) {
 	done := make(chan struct{})
 	c.runtimeDeleted = done
 	e.wg.Add(1)
+	releaseNet := e.nets != nil && usesNetNS(c.HostConfig)
+	id := c.ID
+	e.relMu.Lock()
+	e.releasing[id] = done
+	e.relMu.Unlock()
 	go func() {
 		defer e.wg.Done()
-		defer close(done)
+		defer func() {
+			e.relMu.Lock()
+			if e.releasing[id] == done {
+				delete(e.releasing, id)
+			}
+			e.relMu.Unlock()
+			close(done)
+		}()
 		if err := rt.Delete(context.Background(), c.ID, true); err != nil && !errdefs.IsNotFound(err) {
 			e.log.Warn("runtime delete", "id", c.ID, "err", err)
+		}
+		if releaseNet {
+			if err := e.nets.Release(context.Background(), c.ID); err != nil {
+				e.log.Warn("release network", "id", c.ID, "err", err)
+			}
 		}
 	}()
 }

@@ -134,7 +134,7 @@ func (e *Engine) DiskUsage(ctx context.Context) (system.DiskUsage, error) {
 	cu := &container.DiskUsage{}
 	for _, c := range e.list() {
 		c.mu.Lock()
-		s := c.summary(now)
+		s := e.summary(c, now)
 		if c.running() {
 			cu.ActiveCount++
 		}
