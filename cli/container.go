@@ -329,37 +329,34 @@ func newRenameCommand(c *CLI) *cobra.Command {
 }
 
 func newPauseCommand(c *CLI) *cobra.Command {
-	return &cobra.Command{
-		Use:   "pause CONTAINER [CONTAINER...]",
-		Short: "Pause all processes within one or more containers",
-		Args:  minArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			api, err := c.Client()
-			if err != nil {
-				return err
-			}
-			return forEach(c, args, func(n string) error {
-				_, err := api.ContainerPause(cmd.Context(), n, client.ContainerPauseOptions{})
-				return err
-			})
-		},
-	}
+	return newEachContainerCommand(c, "pause", "Pause all processes within one or more containers",
+		func(ctx context.Context, api APIClient, name string) error {
+			_, err := api.ContainerPause(ctx, name, client.ContainerPauseOptions{})
+			return err
+		})
 }
 
 func newUnpauseCommand(c *CLI) *cobra.Command {
+	return newEachContainerCommand(c, "unpause", "Unpause all processes within one or more containers",
+		func(ctx context.Context, api APIClient, name string) error {
+			_, err := api.ContainerUnpause(ctx, name, client.ContainerUnpauseOptions{})
+			return err
+		})
+}
+
+// newEachContainerCommand makes a flagless `VERB CONTAINER...` command that
+// applies do to each container, reporting each failure as docker does.
+func newEachContainerCommand(c *CLI, verb, short string, do func(ctx context.Context, api APIClient, name string) error) *cobra.Command {
 	return &cobra.Command{
-		Use:   "unpause CONTAINER [CONTAINER...]",
-		Short: "Unpause all processes within one or more containers",
+		Use:   verb + " CONTAINER [CONTAINER...]",
+		Short: short,
 		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			api, err := c.Client()
 			if err != nil {
 				return err
 			}
-			return forEach(c, args, func(n string) error {
-				_, err := api.ContainerUnpause(cmd.Context(), n, client.ContainerUnpauseOptions{})
-				return err
-			})
+			return forEach(c, args, func(n string) error { return do(cmd.Context(), api, n) })
 		},
 	}
 }
