@@ -230,6 +230,7 @@ func (s *server) routes() {
 	s.execRoutes()
 	s.imageRoutes()
 	s.volumeRoutes()
+	s.networkRoutes()
 
 	for prefix, what := range map[string]string{
 		"/auth":              "registry login",
@@ -238,8 +239,6 @@ func (s *server) routes() {
 		"/session":           "build sessions",
 		"/grpc":              "build sessions",
 		"/commit":            "container commit",
-		"/networks":          "networking",
-		"/networks/":         "networking",
 		"/swarm":             "swarm mode",
 		"/swarm/":            "swarm mode",
 		"/nodes":             "swarm mode",

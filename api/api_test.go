@@ -102,15 +102,37 @@ func TestNotFoundAndNotImplemented(t *testing.T) {
 		assert.Equal(t, http.StatusNotFound, rec.Code, c.path)
 		assert.Equal(t, "page not found", errorBody(t, rec), c.path)
 	}
-	for _, p := range []string{"/v1.52/networks", "/networks/create", "/build", "/swarm/init", "/services/create", "/auth"} {
-		method := "POST"
-		if p == "/v1.52/networks" {
-			method = "GET"
-		}
-		rec := do(h, method, p, nil)
+	for _, p := range []string{"/build", "/swarm/init", "/services/create", "/auth"} {
+		rec := do(h, "POST", p, nil)
 		assert.Equal(t, http.StatusNotImplemented, rec.Code, p)
 		assert.Contains(t, errorBody(t, rec), "not implemented", p)
 	}
+}
+
+func TestNetworkRoutes(t *testing.T) {
+	f := newFake()
+	h := New(f)
+	rec := do(h, "GET", "/v1.52/networks", nil)
+	assert.Equal(t, http.StatusOK, rec.Code)
+	rec = do(h, "POST", "/networks/create", strings.NewReader(`{"Name":"appnet"}`))
+	assert.Equal(t, http.StatusCreated, rec.Code)
+	assert.Contains(t, rec.Body.String(), `"Id":"net-appnet"`)
+	for _, body := range []string{`{}`, `{"Name":`, `[]`} {
+		rec = do(h, "POST", "/networks/create", strings.NewReader(body))
+		assert.Equal(t, http.StatusBadRequest, rec.Code, body)
+	}
+	rec = do(h, "GET", "/networks/nope", nil)
+	assert.Equal(t, http.StatusNotFound, rec.Code)
+	rec = do(h, "POST", "/networks/bridge/connect", strings.NewReader(`{}`))
+	assert.Equal(t, http.StatusBadRequest, rec.Code, "connect without a container")
+	rec = do(h, "POST", "/networks/bridge/connect", strings.NewReader(`{"Container":"c1"}`))
+	assert.Equal(t, http.StatusOK, rec.Code)
+	rec = do(h, "POST", "/networks/bridge/disconnect", strings.NewReader(`{"Container":"c1","Force":true}`))
+	assert.Equal(t, http.StatusOK, rec.Code)
+	rec = do(h, "DELETE", "/networks/b1", nil)
+	assert.Equal(t, http.StatusNoContent, rec.Code)
+	rec = do(h, "POST", "/networks/prune", nil)
+	assert.Equal(t, http.StatusOK, rec.Code)
 }
 
 func TestErrorMapping(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/system"
 	"github.com/moby/moby/api/types/volume"
 	"github.com/moby/moby/client"
@@ -362,6 +363,40 @@ func (f *fakeBackend) ImagePull(ctx context.Context, ref, platform, auth string,
 		return f.pull(ctx, ref, out)
 	}
 	return fmt.Errorf("pulling is not implemented: %w", errdefs.ErrNotImplemented)
+}
+
+func (f *fakeBackend) NetworkCreate(ctx context.Context, req network.CreateRequest) (network.CreateResponse, error) {
+	return network.CreateResponse{ID: "net-" + req.Name}, f.record("NetworkCreate")
+}
+
+func (f *fakeBackend) NetworkList(ctx context.Context, filters engine.Filters) ([]network.Summary, error) {
+	return []network.Summary{{Network: network.Network{Name: "bridge", ID: "b1", Driver: "bridge", Scope: "local"}}}, f.record("NetworkList")
+}
+
+func (f *fakeBackend) NetworkInspect(ctx context.Context, idOrName string) (network.Inspect, error) {
+	if err := f.record("NetworkInspect"); err != nil {
+		return network.Inspect{}, err
+	}
+	if idOrName != "bridge" && idOrName != "b1" {
+		return network.Inspect{}, fmt.Errorf("network %s not found: %w", idOrName, errdefs.ErrNotFound)
+	}
+	return network.Inspect{Network: network.Network{Name: "bridge", ID: "b1", Driver: "bridge"}}, nil
+}
+
+func (f *fakeBackend) NetworkRemove(ctx context.Context, idOrName string) error {
+	return f.record("NetworkRemove")
+}
+
+func (f *fakeBackend) NetworkConnect(ctx context.Context, idOrName, ctr string, cfg *network.EndpointSettings) error {
+	return f.record("NetworkConnect")
+}
+
+func (f *fakeBackend) NetworkDisconnect(ctx context.Context, idOrName, ctr string, force bool) error {
+	return f.record("NetworkDisconnect")
+}
+
+func (f *fakeBackend) NetworkPrune(ctx context.Context, filters engine.Filters) (network.PruneReport, error) {
+	return network.PruneReport{NetworksDeleted: []string{}}, f.record("NetworkPrune")
 }
 
 func (f *fakeBackend) VolumeCreate(ctx context.Context, req volume.CreateRequest) (volume.Volume, error) {
