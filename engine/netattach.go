@@ -47,6 +47,10 @@ func (e *Engine) networkConfigs(hc *container.HostConfig, nc *apinet.NetworkingC
 			if es == nil {
 				es = &apinet.EndpointSettings{}
 			}
+			if name == "default" || name == string(hc.NetworkMode) {
+				// The docker CLI keys the primary network by the mode it sent.
+				name = primary
+			}
 			if name != primary && !usesNetNS(hc) {
 				return nil, fmt.Errorf("container cannot be connected to network %q with network mode %q: %w", name, primary, errdefs.ErrInvalidArgument)
 			}
