@@ -73,6 +73,13 @@ type APIClient interface {
 	VolumeList(ctx context.Context, options client.VolumeListOptions) (client.VolumeListResult, error)
 	VolumeRemove(ctx context.Context, volumeID string, options client.VolumeRemoveOptions) (client.VolumeRemoveResult, error)
 	VolumePrune(ctx context.Context, options client.VolumePruneOptions) (client.VolumePruneResult, error)
+	NetworkCreate(ctx context.Context, name string, options client.NetworkCreateOptions) (client.NetworkCreateResult, error)
+	NetworkList(ctx context.Context, options client.NetworkListOptions) (client.NetworkListResult, error)
+	NetworkInspect(ctx context.Context, networkID string, options client.NetworkInspectOptions) (client.NetworkInspectResult, error)
+	NetworkRemove(ctx context.Context, networkID string, options client.NetworkRemoveOptions) (client.NetworkRemoveResult, error)
+	NetworkPrune(ctx context.Context, options client.NetworkPruneOptions) (client.NetworkPruneResult, error)
+	NetworkConnect(ctx context.Context, networkID string, options client.NetworkConnectOptions) (client.NetworkConnectResult, error)
+	NetworkDisconnect(ctx context.Context, networkID string, options client.NetworkDisconnectOptions) (client.NetworkDisconnectResult, error)
 
 	Events(ctx context.Context, options client.EventsListOptions) client.EventsResult
 	Info(ctx context.Context, options client.InfoOptions) (client.SystemInfoResult, error)
@@ -246,11 +253,11 @@ func addCommands(root *cobra.Command, c *CLI) {
 		newRunCommand(c), newExecCommand(c), newPsCommand(c), newImagesCommand(c),
 		newVersionCommand(c), newInfoCommand(c),
 	}
-	management := []*cobra.Command{newContainerCommand(c), newImageCommand(c), newVolumeCommand(c), newSystemCommand(c)}
+	management := []*cobra.Command{newContainerCommand(c), newImageCommand(c), newNetworkCommand(c), newVolumeCommand(c), newSystemCommand(c)}
 	commands := []*cobra.Command{
 		newAttachCommand(c), newCreateCommand(c), newEventsCommand(c), newHistoryCommand(c),
 		newImportCommand(c), newInspectCommand(c), newKillCommand(c), newLoadCommand(c),
-		newLogsCommand(c), newPauseCommand(c), newRenameCommand(c), newRestartCommand(c),
+		newLogsCommand(c), newPauseCommand(c), newPortCommand(c), newRenameCommand(c), newRestartCommand(c),
 		newRmCommand(c), newRmiCommand(c), newSaveCommand(c), newStartCommand(c), newStatsCommand(c),
 		newStopCommand(c), newTagCommand(c), newTopCommand(c), newUnpauseCommand(c), newWaitCommand(c),
 		newDaemonCommand(c), newRegistryCommand(c),

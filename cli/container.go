@@ -36,7 +36,7 @@ func newContainerCommand(c *CLI) *cobra.Command {
 	rm.Use, rm.Aliases = "rm [OPTIONS] CONTAINER [CONTAINER...]", []string{"remove"}
 	cmd.AddCommand(
 		newAttachCommand(c), newCreateCommand(c), newExecCommand(c), newContainerInspectCommand(c),
-		newKillCommand(c), newLogsCommand(c), ls, newPauseCommand(c), newContainerPruneCommand(c),
+		newKillCommand(c), newLogsCommand(c), ls, newPauseCommand(c), newPortCommand(c), newContainerPruneCommand(c),
 		newRenameCommand(c), newRestartCommand(c), rm, newRunCommand(c), newStartCommand(c),
 		newStatsCommand(c), newStopCommand(c), newTopCommand(c), newUnpauseCommand(c), newWaitCommand(c),
 	)

@@ -53,7 +53,7 @@ func newInspectCommand(c *CLI) *cobra.Command {
 
 // inspectAny tries the object kinds in docker's order: container, then image, then volume.
 func inspectAny(ctx context.Context, api APIClient, name string, o inspectOptions) (inspected, error) {
-	kinds := []string{"container", "image", "volume"}
+	kinds := []string{"container", "image", "volume", "network"}
 	if o.Type != "" {
 		kinds = []string{o.Type}
 	}
@@ -68,6 +68,8 @@ func inspectAny(ctx context.Context, api APIClient, name string, o inspectOption
 			it, err = inspectImage(ctx, api, name)
 		case "volume":
 			it, err = inspectVolume(ctx, api, name)
+		case "network":
+			it, err = inspectNetwork(ctx, api, name)
 		}
 		if err == nil {
 			return it, nil
