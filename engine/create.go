@@ -14,6 +14,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/volume"
 
 	"wharf.io/wharf/image"
@@ -168,6 +169,18 @@ func mergeImageConfig(cfg *container.Config, img *image.Image) {
 			labels[k] = v
 		}
 		cfg.Labels = labels
+	}
+	if len(ic.ExposedPorts) > 0 {
+		if cfg.ExposedPorts == nil {
+			cfg.ExposedPorts = network.PortSet{}
+		}
+		for p := range ic.ExposedPorts {
+			port, err := network.ParsePort(p)
+			if err != nil {
+				continue // a malformed EXPOSE in an image publishes nothing
+			}
+			cfg.ExposedPorts[port] = struct{}{}
+		}
 	}
 	if len(ic.Volumes) > 0 {
 		if cfg.Volumes == nil {
@@ -327,8 +340,10 @@ func (e *Engine) resolveMounts(ctx context.Context, cfg *container.Config, hc *c
 			}
 		case filepath.IsAbs(src):
 			// -v creates a missing host directory, as Docker does; --mount does not.
-			if err := os.MkdirAll(src, 0o755); err != nil {
-				return nil, fmt.Errorf("create bind source %s: %w", src, errdefs.ErrInvalidArgument)
+			if _, err := os.Stat(src); os.IsNotExist(err) {
+				if err := os.MkdirAll(src, 0o755); err != nil {
+					return nil, fmt.Errorf("create bind source %s: %w", src, errdefs.ErrInvalidArgument)
+				}
 			}
 			if err := add(container.MountPoint{Type: mount.TypeBind, Source: src, Destination: dst, RW: rw, Mode: mode, Propagation: mount.PropagationRPrivate}); err != nil {
 				return nil, err

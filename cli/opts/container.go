@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"net"
 	"net/netip"
 	"strings"
 
@@ -54,6 +55,9 @@ type ContainerOptions struct {
 	Runtime    string
 
 	Network    string
+	Aliases    []string // --network-alias
+	IPv4       string   // --ip
+	MAC        string   // --mac-address
 	Publish    []string
 	PublishAll bool
 	Expose     []string
@@ -245,12 +249,45 @@ func (o *ContainerOptions) Parse(image string, cmd []string, env Environment) (*
 		hc.SecurityOpt = append(hc.SecurityOpt, opt)
 	}
 
-	nc := &network.NetworkingConfig{}
-	if n := string(hc.NetworkMode); !hc.NetworkMode.IsDefault() && !hc.NetworkMode.IsBridge() &&
-		!hc.NetworkMode.IsHost() && !hc.NetworkMode.IsNone() && !hc.NetworkMode.IsContainer() {
-		nc.EndpointsConfig = map[string]*network.EndpointSettings{n: {}}
+	nc, err := o.networkingConfig(hc.NetworkMode)
+	if err != nil {
+		return nil, err
 	}
 	return &Container{Config: cfg, HostConfig: hc, NetworkingConfig: nc}, nil
+}
+
+// networkingConfig carries --network-alias, --ip and --mac-address to the
+// endpoint of the container's network, keyed by the network's name as the
+// docker CLI does it.
+func (o *ContainerOptions) networkingConfig(mode container.NetworkMode) (*network.NetworkingConfig, error) {
+	nc := &network.NetworkingConfig{}
+	es := &network.EndpointSettings{}
+	if len(o.Aliases) > 0 {
+		if mode.IsDefault() || mode.IsBridge() || mode.IsHost() || mode.IsNone() || mode.IsContainer() {
+			return nil, fmt.Errorf("network-scoped aliases are only supported for user-defined networks: %w", errdefs.ErrInvalidArgument)
+		}
+		es.Aliases = o.Aliases
+	}
+	if o.IPv4 != "" {
+		ip, err := netip.ParseAddr(o.IPv4)
+		if err != nil || !ip.Is4() {
+			return nil, fmt.Errorf("invalid IPv4 address: %s: %w", o.IPv4, errdefs.ErrInvalidArgument)
+		}
+		es.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: ip}
+	}
+	if o.MAC != "" {
+		mac, err := net.ParseMAC(o.MAC)
+		if err != nil {
+			return nil, fmt.Errorf("invalid MAC address: %s: %w", o.MAC, errdefs.ErrInvalidArgument)
+		}
+		es.MacAddress = network.HardwareAddr(mac)
+	}
+	userNet := !mode.IsDefault() && !mode.IsBridge() && !mode.IsHost() && !mode.IsNone() && !mode.IsContainer()
+	settings := es.IPAMConfig != nil || len(es.MacAddress) > 0
+	if userNet || (settings && !mode.IsHost() && !mode.IsNone() && !mode.IsContainer()) {
+		nc.EndpointsConfig = map[string]*network.EndpointSettings{string(mode): es}
+	}
+	return nc, nil
 }
 
 func (o *ContainerOptions) environment(env Environment) ([]string, error) {

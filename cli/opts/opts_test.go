@@ -3,6 +3,7 @@ package opts
 import (
 	"errors"
 	"io/fs"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -351,4 +352,20 @@ func TestOptionalValues(t *testing.T) {
 	var s OptionalString
 	require.NoError(t, s.Set(""))
 	assert.True(t, s.IsSet)
+}
+
+func TestNetworkingConfigFlags(t *testing.T) {
+	o := ContainerOptions{Network: "appnet", Aliases: []string{"cache"}, IPv4: "10.77.0.50", MAC: "92:d0:c6:0a:29:33"}
+	nc, err := o.networkingConfig("appnet")
+	require.NoError(t, err)
+	es := nc.EndpointsConfig["appnet"]
+	require.NotNil(t, es)
+	assert.Equal(t, []string{"cache"}, es.Aliases)
+	assert.Equal(t, "10.77.0.50", es.IPAMConfig.IPv4Address.String())
+	assert.Equal(t, "92:d0:c6:0a:29:33", net.HardwareAddr(es.MacAddress).String())
+
+	for _, bad := range []ContainerOptions{{Aliases: []string{"x"}}, {IPv4: "10.0.0.300"}, {IPv4: "::1"}, {MAC: "zz"}} {
+		_, err := bad.networkingConfig("bridge")
+		assert.Error(t, err, "%+v", bad)
+	}
 }

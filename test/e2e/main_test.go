@@ -34,6 +34,8 @@ type suite struct {
 	sock         string
 	logPath      string // daemon stdout+stderr, appended across restarts
 	cgroupParent string // e.g. /wharf-e2e-1234, below every cgroup v1 hierarchy
+	bridge       string // the daemon's default bridge, never the host's wharf0
+	nftTable     string // the daemon's nftables table
 	dockerConfig string
 	repo         string
 
@@ -108,6 +110,8 @@ func newSuite() (*suite, error) {
 		execRoot:     filepath.Join(tmp, "run"),
 		logPath:      filepath.Join(tmp, "wharfd.log"),
 		cgroupParent: fmt.Sprintf("/wharf-e2e-%d", os.Getpid()),
+		bridge:       fmt.Sprintf("we2e%d", os.Getpid()%100000),
+		nftTable:     fmt.Sprintf("wharf_e2e_%d", os.Getpid()),
 		dockerConfig: filepath.Join(tmp, "docker-config"),
 		repo:         repo,
 	}
@@ -145,6 +149,8 @@ func (s *suite) daemonArgs() []string {
 		"--exec-root", s.execRoot,
 		"-H", "unix://" + s.sock,
 		"--cgroup-parent", s.cgroupParent,
+		"--bridge", s.bridge,
+		"--nft-table", s.nftTable,
 		"--log-level", "debug",
 	}
 }
@@ -341,6 +347,28 @@ func (s *suite) leakCheck() []string {
 	for _, st := range s.runcStates() {
 		leaks = append(leaks, "runc state left: "+st)
 	}
+	leaks = append(leaks, s.networkLeaks()...)
+	return leaks
+}
+
+// networkLeaks finds network state that outlived every container: namespace
+// files, veths still on the suite's bridge, port DNAT rules in its table.
+func (s *suite) networkLeaks() []string {
+	var leaks []string
+	nsFiles, _ := os.ReadDir(filepath.Join(s.execRoot, "netns"))
+	for _, f := range nsFiles {
+		leaks = append(leaks, "netns left: "+f.Name())
+	}
+	if out, err := exec.Command("ip", "-o", "link", "show", "master", s.bridge).Output(); err == nil && len(bytes.TrimSpace(out)) > 0 {
+		leaks = append(leaks, "veths left on "+s.bridge+": "+string(out))
+	}
+	if out, err := exec.Command("nft", "list", "table", "ip", s.nftTable).Output(); err == nil {
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.Contains(l, "dnat to") {
+				leaks = append(leaks, "nft DNAT rule left: "+strings.TrimSpace(l))
+			}
+		}
+	}
 	return leaks
 }
 
@@ -364,6 +392,10 @@ func (s *suite) teardown() {
 		_ = syscall.Unmount(m, syscall.MNT_DETACH)
 	}
 	s.removeCgroups()
+	// The daemon keeps its bridge and table across restarts (containers may
+	// live on); the suite is the last user, so it removes them.
+	_ = exec.Command("ip", "link", "delete", s.bridge).Run()
+	_ = exec.Command("nft", "delete", "table", "ip", s.nftTable).Run()
 	if err := os.RemoveAll(s.tmp); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: teardown:", err)
 	}

@@ -76,14 +76,6 @@ func writeCerts(t *testing.T, dir string) {
 	issue(3, "wharf e2e client", x509.ExtKeyUsageClientAuth, "cert.pem", "key.pem")
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // TestTCPWithMutualTLS starts a second daemon (own root) that serves the API
 // over TCP with --tlsverify, as remote docker CLIs use it.
 func TestTCPWithMutualTLS(t *testing.T) {
@@ -93,7 +85,7 @@ func TestTCPWithMutualTLS(t *testing.T) {
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	certs := filepath.Join(dir, "certs")
 	writeCerts(t, certs)
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	addr := "127.0.0.1:" + strconv.Itoa(freePort(t, "tcp"))
 
 	logf, err := os.Create(filepath.Join(dir, "wharfd.log"))
 	require.NoError(t, err)
@@ -182,7 +174,7 @@ func TestPlainTCPRefused(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(env.bin, "wharfd"),
 		"--root", filepath.Join(dir, "root"), "--exec-root", filepath.Join(dir, "run"),
-		"--cgroup-parent", env.cgroupParent, "-H", "tcp://0.0.0.0:"+strconv.Itoa(freePort(t)))
+		"--cgroup-parent", env.cgroupParent, "-H", "tcp://0.0.0.0:"+strconv.Itoa(freePort(t, "tcp")))
 	out, err := cmd.CombinedOutput()
 	t.Logf("wharfd -H tcp://0.0.0.0:… →\n%s", indent("out", string(out)))
 	require.NoError(t, ctx.Err(), "the daemon started serving plain TCP on 0.0.0.0")
