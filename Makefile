@@ -10,7 +10,7 @@ GO        ?= go
 PREFIX    ?= /usr/local
 BINDIR    ?= $(PREFIX)/bin
 BINARIES  := wharf wharfd wharf-shim
-DEB_DEPS  := runc busybox-static debootstrap nftables procps curl jq hyperfine
+DEB_DEPS  := runc busybox-static debootstrap nftables procps curl jq hyperfine wrk iproute2
 SOCK      ?= /run/wharf/wharf.sock
 DEMO_LOG  ?= /tmp/wharf-demo.log
 # The e2e suite runs ~100 containers one after another; 20 min leaves room on 2 cores.
@@ -85,6 +85,7 @@ demo: deps install
 bench: deps build
 	WHARF=$(CURDIR)/bin/wharf bench/run-latency.sh
 	WHARF=$(CURDIR)/bin/wharf bench/memory.sh
+	WHARF=$(CURDIR)/bin/wharf bench/http.sh
 
 clean:
 	rm -rf bin/

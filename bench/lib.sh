@@ -25,6 +25,9 @@ ROOT=$WORK/root
 EXEC_ROOT=$WORK/run
 SOCK=$EXEC_ROOT/wharf.sock
 CGROUP_PARENT=/wharf-bench-$$
+# Own bridge and nft table: a benchmark never touches wharf0 or Docker's.
+BRIDGE=wb$(($$ % 100000))
+NFT_TABLE=wharf_bench_$$
 DAEMON_LOG=$WORK/wharfd.log
 DAEMON_PID=
 export WHARF_HOST=unix://$SOCK DOCKER_HOST=unix://$SOCK
@@ -35,7 +38,7 @@ ping_daemon() { curl -sf --max-time 1 --unix-socket "$SOCK" http://wharf/_ping >
 
 start_daemon() {
 	"$WHARFD" --root "$ROOT" --exec-root "$EXEC_ROOT" -H "unix://$SOCK" \
-		--cgroup-parent "$CGROUP_PARENT" >>"$DAEMON_LOG" 2>&1 &
+		--cgroup-parent "$CGROUP_PARENT" --bridge "$BRIDGE" --nft-table "$NFT_TABLE" >>"$DAEMON_LOG" 2>&1 &
 	DAEMON_PID=$!
 	local i
 	for i in $(seq 1 300); do
@@ -75,6 +78,8 @@ cleanup() {
 	for d in /sys/fs/cgroup/*"$CGROUP_PARENT"; do
 		[ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
 	done
+	ip link delete "$BRIDGE" 2>/dev/null
+	nft delete table ip "$NFT_TABLE" 2>/dev/null
 	rm -rf --one-file-system "$WORK"
 }
 trap cleanup EXIT
