@@ -25,8 +25,9 @@ step() {
 
 # quiet removes leftovers of an earlier, interrupted demo without noise.
 quiet() { "$@" >/dev/null 2>&1 || true; }
-quiet wharf rm -f web
+quiet wharf rm -f web redis
 quiet wharf volume rm demo-data
+quiet wharf network rm demo-net
 
 echo "== Part 1: orientation"
 step 'wharf version'
@@ -39,16 +40,26 @@ step 'wharf images'
 step 'wharf run --rm busybox echo hello from a wharf container'
 step 'wharf run --rm busybox hostname'
 step 'wharf run --rm busybox sh -c "exit 3" || echo "exit code passed through: $?"'
-step 'wharf run -d --name web busybox httpd -f -v -p 8080 -h /var/www'
+step 'wharf run -d --name web -p 4000:80 busybox httpd -f -v -p 80 -h /var/www'
 step 'wharf ps'
+step 'wharf port web'
+step 'curl -s --retry 5 --retry-connrefused http://localhost:4000/'
 step 'wharf container ls --format "{{.ID}} {{.Names}} {{.Status}}"'
-step 'wharf exec web wget -q -O - http://127.0.0.1:8080/'
+step 'wharf exec web wget -q -O - http://127.0.0.1:80/'
 step 'wharf logs web'
 step 'wharf exec web sh -c "echo inside \$(hostname) as \$(id -un)"'
 step 'wharf top web'
 step 'wharf stats --no-stream'
 step 'wharf stop web'
 step 'wharf rm web'
+
+echo
+echo "== A user network: containers find each other by name"
+step 'wharf network create demo-net'
+step 'wharf run -d --name redis --network demo-net busybox sleep 600'
+step 'wharf run --rm --network demo-net busybox nslookup redis'
+step 'wharf rm -f redis'
+step 'wharf network rm demo-net'
 
 echo
 echo "== Images: save and load"
