@@ -520,30 +520,58 @@ func runStats(ctx context.Context, c *CLI, names []string, o statsOptions) error
 }
 
 func newContainerPruneCommand(c *CLI) *cobra.Command {
-	var force bool
-	var filter filterFlag
-	cmd := &cobra.Command{
-		Use:   "prune [OPTIONS]",
-		Short: "Remove all stopped containers",
-		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if !force && !confirm(c, "WARNING! This will remove all stopped containers.") {
-				return nil
-			}
-			api, err := c.Client()
-			if err != nil {
-				return err
-			}
-			res, err := api.ContainerPrune(cmd.Context(), client.ContainerPruneOptions{Filters: filter.f})
+	return newPruneCommand(c, pruneSpec{
+		short:      "Remove all stopped containers",
+		filterHint: `Provide filter values (e.g. "until=<timestamp>")`,
+		warning:    func(bool) string { return "WARNING! This will remove all stopped containers." },
+		run: func(ctx context.Context, api APIClient, _ bool, f client.Filters) error {
+			res, err := api.ContainerPrune(ctx, client.ContainerPruneOptions{Filters: f})
 			if err != nil {
 				return err
 			}
 			printPruned(c, "Deleted Containers:", res.Report.ContainersDeleted, res.Report.SpaceReclaimed)
 			return nil
 		},
+	})
+}
+
+// pruneSpec describes one noun's `prune`: what it warns about and does.
+type pruneSpec struct {
+	short      string
+	filterHint string
+	allUsage   string // usage of --all/-a; "" when the noun has no such flag
+	warning    func(all bool) string
+	run        func(ctx context.Context, api APIClient, all bool, f client.Filters) error
+}
+
+// newPruneCommand makes `prune [-f] [--filter …] [-a]` with docker's
+// confirmation question.
+func newPruneCommand(c *CLI, spec pruneSpec) *cobra.Command {
+	var o struct {
+		All    bool
+		Force  bool
+		Filter filterFlag
 	}
-	cmd.Flags().BoolVarP(&force, "force", "f", false, "Do not prompt for confirmation")
-	cmd.Flags().Var(&filter, "filter", `Provide filter values (e.g. "until=<timestamp>")`)
+	cmd := &cobra.Command{
+		Use:   "prune [OPTIONS]",
+		Short: spec.short,
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !o.Force && !confirm(c, spec.warning(o.All)) {
+				return nil
+			}
+			api, err := c.Client()
+			if err != nil {
+				return err
+			}
+			return spec.run(cmd.Context(), api, o.All, o.Filter.f)
+		},
+	}
+	if spec.allUsage != "" {
+		cmd.Flags().BoolVarP(&o.All, "all", "a", false, spec.allUsage)
+	}
+	cmd.Flags().BoolVarP(&o.Force, "force", "f", false, "Do not prompt for confirmation")
+	cmd.Flags().Var(&o.Filter, "filter", spec.filterHint)
 	return cmd
 }
 

@@ -401,33 +401,23 @@ func newPullCommand(c *CLI) *cobra.Command {
 }
 
 func newImagePruneCommand(c *CLI) *cobra.Command {
-	var o struct {
-		All    bool
-		Force  bool
-		Filter filterFlag
-	}
-	cmd := &cobra.Command{
-		Use:   "prune [OPTIONS]",
-		Short: "Remove unused images",
-		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			warning := "WARNING! This will remove all dangling images."
-			if o.All {
-				warning = "WARNING! This will remove all images without at least one container associated to them."
+	return newPruneCommand(c, pruneSpec{
+		short:      "Remove unused images",
+		filterHint: `Provide filter values (e.g. "until=<timestamp>")`,
+		allUsage:   "Remove all unused images, not just dangling ones",
+		warning: func(all bool) string {
+			if all {
+				return "WARNING! This will remove all images without at least one container associated to them."
 			}
-			if !o.Force && !confirm(c, warning) {
-				return nil
-			}
-			api, err := c.Client()
-			if err != nil {
-				return err
-			}
-			filters := o.Filter.f.Clone()
+			return "WARNING! This will remove all dangling images."
+		},
+		run: func(ctx context.Context, api APIClient, all bool, f client.Filters) error {
+			filters := f.Clone()
 			if filters == nil {
 				filters = client.Filters{}
 			}
-			filters.Add("dangling", fmt.Sprint(!o.All))
-			res, err := api.ImagePrune(cmd.Context(), client.ImagePruneOptions{Filters: filters})
+			filters.Add("dangling", fmt.Sprint(!all))
+			res, err := api.ImagePrune(ctx, client.ImagePruneOptions{Filters: filters})
 			if err != nil {
 				return err
 			}
@@ -439,9 +429,5 @@ func newImagePruneCommand(c *CLI) *cobra.Command {
 			printPruned(c, "", nil, res.Report.SpaceReclaimed)
 			return nil
 		},
-	}
-	cmd.Flags().BoolVarP(&o.All, "all", "a", false, "Remove all unused images, not just dangling ones")
-	cmd.Flags().BoolVarP(&o.Force, "force", "f", false, "Do not prompt for confirmation")
-	cmd.Flags().Var(&o.Filter, "filter", `Provide filter values (e.g. "until=<timestamp>")`)
-	return cmd
+	})
 }

@@ -186,23 +186,14 @@ func newNetworkRmCommand(c *CLI) *cobra.Command {
 }
 
 func newNetworkPruneCommand(c *CLI) *cobra.Command {
-	var o struct {
-		Force  bool
-		Filter filterFlag
-	}
-	cmd := &cobra.Command{
-		Use:   "prune [OPTIONS]",
-		Short: "Remove all unused networks",
-		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if !o.Force && !confirm(c, "WARNING! This will remove all custom networks not used by at least one container.") {
-				return nil
-			}
-			api, err := c.Client()
-			if err != nil {
-				return err
-			}
-			res, err := api.NetworkPrune(cmd.Context(), client.NetworkPruneOptions{Filters: o.Filter.f})
+	return newPruneCommand(c, pruneSpec{
+		short:      "Remove all unused networks",
+		filterHint: `Provide filter values (e.g. "until=<timestamp>")`,
+		warning: func(bool) string {
+			return "WARNING! This will remove all custom networks not used by at least one container."
+		},
+		run: func(ctx context.Context, api APIClient, _ bool, f client.Filters) error {
+			res, err := api.NetworkPrune(ctx, client.NetworkPruneOptions{Filters: f})
 			if err != nil {
 				return err
 			}
@@ -214,10 +205,7 @@ func newNetworkPruneCommand(c *CLI) *cobra.Command {
 			}
 			return nil
 		},
-	}
-	cmd.Flags().BoolVarP(&o.Force, "force", "f", false, "Do not prompt for confirmation")
-	cmd.Flags().Var(&o.Filter, "filter", "Provide filter values (e.g. \"until=<timestamp>\")")
-	return cmd
+	})
 }
 
 func newNetworkConnectCommand(c *CLI) *cobra.Command {

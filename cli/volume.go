@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/moby/moby/client"
@@ -139,37 +140,23 @@ func newVolumeRmCommand(c *CLI) *cobra.Command {
 }
 
 func newVolumePruneCommand(c *CLI) *cobra.Command {
-	var o struct {
-		All    bool
-		Force  bool
-		Filter filterFlag
-	}
-	cmd := &cobra.Command{
-		Use:   "prune [OPTIONS]",
-		Short: "Remove unused local volumes",
-		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			warning := "WARNING! This will remove anonymous local volumes not used by at least one container."
-			if o.All {
-				warning = "WARNING! This will remove all local volumes not used by at least one container."
+	return newPruneCommand(c, pruneSpec{
+		short:      "Remove unused local volumes",
+		filterHint: `Provide filter values (e.g. "label=<label>")`,
+		allUsage:   "Remove all unused volumes, not just anonymous ones",
+		warning: func(all bool) string {
+			if all {
+				return "WARNING! This will remove all local volumes not used by at least one container."
 			}
-			if !o.Force && !confirm(c, warning) {
-				return nil
-			}
-			api, err := c.Client()
-			if err != nil {
-				return err
-			}
-			res, err := api.VolumePrune(cmd.Context(), client.VolumePruneOptions{All: o.All, Filters: o.Filter.f})
+			return "WARNING! This will remove anonymous local volumes not used by at least one container."
+		},
+		run: func(ctx context.Context, api APIClient, all bool, f client.Filters) error {
+			res, err := api.VolumePrune(ctx, client.VolumePruneOptions{All: all, Filters: f})
 			if err != nil {
 				return err
 			}
 			printPruned(c, "Deleted Volumes:", res.Report.VolumesDeleted, res.Report.SpaceReclaimed)
 			return nil
 		},
-	}
-	cmd.Flags().BoolVarP(&o.All, "all", "a", false, "Remove all unused volumes, not just anonymous ones")
-	cmd.Flags().BoolVarP(&o.Force, "force", "f", false, "Do not prompt for confirmation")
-	cmd.Flags().Var(&o.Filter, "filter", `Provide filter values (e.g. "label=<label>")`)
-	return cmd
+	})
 }
