@@ -8,7 +8,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -34,6 +37,12 @@ type fakeBackend struct {
 	containers map[string]*container.InspectResponse
 	images     map[string]image.InspectResponse
 	execs      map[string]*container.ExecInspectResponse
+	networks   map[string]*network.Inspect // by ID
+
+	created      *container.CreateRequest // last ContainerCreate body
+	netCreated   []network.CreateRequest
+	netFilters   engine.Filters
+	netConnected *network.EndpointSettings
 
 	errFor map[string]error // method name → error to return
 
@@ -62,6 +71,10 @@ func newFake() *fakeBackend {
 		},
 		execs: map[string]*container.ExecInspectResponse{
 			"e1": {ID: "e1", ContainerID: "c1", OpenStdin: true, OpenStdout: true, OpenStderr: true, ProcessConfig: &container.ExecProcessConfig{}},
+		},
+		networks: map[string]*network.Inspect{
+			"b1": {Network: network.Network{Name: "bridge", ID: "b1", Driver: "bridge", Scope: "local"},
+				Containers: map[string]network.EndpointResource{}},
 		},
 		errFor: map[string]error{},
 	}
@@ -101,6 +114,9 @@ func (f *fakeBackend) ContainerCreate(ctx context.Context, name string, req *con
 	if err := f.record("ContainerCreate"); err != nil {
 		return container.CreateResponse{}, err
 	}
+	f.mu.Lock()
+	f.created = req
+	f.mu.Unlock()
 	if _, ok := f.images[req.Image]; !ok {
 		return container.CreateResponse{}, fmt.Errorf("image %s: %w", req.Image, errdefs.ErrNotFound)
 	}
@@ -365,38 +381,165 @@ func (f *fakeBackend) ImagePull(ctx context.Context, ref, platform, auth string,
 	return fmt.Errorf("pulling is not implemented: %w", errdefs.ErrNotImplemented)
 }
 
+// network finds a network by ID, name or unique ID prefix, as the engine does.
+func (f *fakeBackend) network(idOrName string) (*network.Inspect, error) {
+	var found *network.Inspect
+	for _, n := range f.networks {
+		if n.ID == idOrName || n.Name == idOrName {
+			return n, nil
+		}
+		if strings.HasPrefix(n.ID, idOrName) {
+			if found != nil {
+				return nil, fmt.Errorf("network %s is ambiguous: %w", idOrName, errdefs.ErrInvalidArgument)
+			}
+			found = n
+		}
+	}
+	if found == nil {
+		return nil, fmt.Errorf("network %s not found: %w", idOrName, errdefs.ErrNotFound)
+	}
+	return found, nil
+}
+
 func (f *fakeBackend) NetworkCreate(ctx context.Context, req network.CreateRequest) (network.CreateResponse, error) {
-	return network.CreateResponse{ID: "net-" + req.Name}, f.record("NetworkCreate")
+	if err := f.record("NetworkCreate"); err != nil {
+		return network.CreateResponse{}, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.netCreated = append(f.netCreated, req)
+	if _, err := f.network(req.Name); err == nil {
+		return network.CreateResponse{}, fmt.Errorf("network with name %s already exists: %w", req.Name, errdefs.ErrConflict)
+	}
+	driver := req.Driver
+	if driver == "" {
+		driver = "bridge"
+	}
+	n := &network.Inspect{
+		Network: network.Network{Name: req.Name, ID: "net-" + req.Name, Driver: driver, Scope: "local",
+			Internal: req.Internal, Labels: req.Labels, Options: req.Options},
+		Containers: map[string]network.EndpointResource{},
+	}
+	if req.IPAM != nil {
+		n.IPAM = *req.IPAM
+	}
+	f.networks[n.ID] = n
+	return network.CreateResponse{ID: n.ID}, nil
 }
 
 func (f *fakeBackend) NetworkList(ctx context.Context, filters engine.Filters) ([]network.Summary, error) {
-	return []network.Summary{{Network: network.Network{Name: "bridge", ID: "b1", Driver: "bridge", Scope: "local"}}}, f.record("NetworkList")
+	if err := f.record("NetworkList"); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.netFilters = filters
+	var out []network.Summary
+	for _, n := range f.networks {
+		if names, ok := filters["name"]; ok && !slices.Contains(names, n.Name) {
+			continue
+		}
+		out = append(out, network.Summary{Network: n.Network})
+	}
+	slices.SortFunc(out, func(a, b network.Summary) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
 }
 
 func (f *fakeBackend) NetworkInspect(ctx context.Context, idOrName string) (network.Inspect, error) {
 	if err := f.record("NetworkInspect"); err != nil {
 		return network.Inspect{}, err
 	}
-	if idOrName != "bridge" && idOrName != "b1" {
-		return network.Inspect{}, fmt.Errorf("network %s not found: %w", idOrName, errdefs.ErrNotFound)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n, err := f.network(idOrName)
+	if err != nil {
+		return network.Inspect{}, err
 	}
-	return network.Inspect{Network: network.Network{Name: "bridge", ID: "b1", Driver: "bridge"}}, nil
+	// A nil map must still be answered as {} (the route's job).
+	out := *n
+	if len(out.Containers) == 0 {
+		out.Containers = nil
+	}
+	return out, nil
 }
 
 func (f *fakeBackend) NetworkRemove(ctx context.Context, idOrName string) error {
-	return f.record("NetworkRemove")
+	if err := f.record("NetworkRemove"); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n, err := f.network(idOrName)
+	if err != nil {
+		return err
+	}
+	if len(n.Containers) > 0 {
+		return fmt.Errorf("network %s has active endpoints: %w", n.Name, errdefs.ErrConflict)
+	}
+	delete(f.networks, n.ID)
+	return nil
 }
 
 func (f *fakeBackend) NetworkConnect(ctx context.Context, idOrName, ctr string, cfg *network.EndpointSettings) error {
-	return f.record("NetworkConnect")
+	if err := f.record("NetworkConnect"); err != nil {
+		return err
+	}
+	c, err := f.container(ctr)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n, err := f.network(idOrName)
+	if err != nil {
+		return err
+	}
+	f.netConnected = cfg
+	ep := network.EndpointResource{Name: strings.TrimPrefix(c.Name, "/")}
+	if cfg != nil && cfg.IPAMConfig != nil && cfg.IPAMConfig.IPv4Address.IsValid() {
+		ep.IPv4Address = netip.PrefixFrom(cfg.IPAMConfig.IPv4Address, 24)
+	}
+	n.Containers[c.ID] = ep
+	return nil
 }
 
 func (f *fakeBackend) NetworkDisconnect(ctx context.Context, idOrName, ctr string, force bool) error {
-	return f.record("NetworkDisconnect")
+	if err := f.record("NetworkDisconnect"); err != nil {
+		return err
+	}
+	c, err := f.container(ctr)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n, err := f.network(idOrName)
+	if err != nil {
+		return err
+	}
+	if _, ok := n.Containers[c.ID]; !ok && !force {
+		return fmt.Errorf("container %s is not connected to network %s: %w", ctr, n.Name, errdefs.ErrFailedPrecondition)
+	}
+	delete(n.Containers, c.ID)
+	return nil
 }
 
 func (f *fakeBackend) NetworkPrune(ctx context.Context, filters engine.Filters) (network.PruneReport, error) {
-	return network.PruneReport{NetworksDeleted: []string{}}, f.record("NetworkPrune")
+	if err := f.record("NetworkPrune"); err != nil {
+		return network.PruneReport{}, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.netFilters = filters
+	rep := network.PruneReport{NetworksDeleted: []string{}}
+	for id, n := range f.networks {
+		if n.Name != "bridge" && len(n.Containers) == 0 {
+			rep.NetworksDeleted = append(rep.NetworksDeleted, n.Name)
+			delete(f.networks, id)
+		}
+	}
+	slices.Sort(rep.NetworksDeleted)
+	return rep, nil
 }
 
 func (f *fakeBackend) VolumeCreate(ctx context.Context, req volume.CreateRequest) (volume.Volume, error) {

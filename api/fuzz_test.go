@@ -94,6 +94,13 @@ func FuzzHandler(f *testing.F) {
 		{"GET", "/v./info", ""},
 		{"POST", "/volumes/create", `{"Name":"v"}`},
 		{"GET", "/images/get?names=busybox:local", ""},
+		{"POST", "/networks/create", `{"Name":"n","IPAM":{"Config":[{"Subnet":"10.0.0.0/24","Gateway":"10.0.0.1"}]}}`},
+		{"GET", "/networks?filters={\"name\":[\"n\"]}", ""},
+		{"GET", "/networks/b1?verbose=1&scope=local", ""},
+		{"POST", "/networks/bridge/connect", `{"Container":"c1","EndpointConfig":{"IPAMConfig":{"IPv4Address":"10.0.0.9"}}}`},
+		{"POST", "/networks/bridge/disconnect", `{"Container":"c1","Force":true}`},
+		{"DELETE", "/networks/b", ""},
+		{"POST", "/networks/prune?filters={}", ""},
 	}
 	for _, s := range seeds {
 		f.Add(s.method, s.target, s.body)

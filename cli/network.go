@@ -1,9 +1,12 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 
@@ -202,6 +205,9 @@ func newNetworkPruneCommand(c *CLI) *cobra.Command {
 				for _, n := range res.Report.NetworksDeleted {
 					fmt.Fprintln(c.Out, n)
 				}
+				// docker ends the list with an empty line (and, unlike the
+				// other prunes, prints no reclaimed space).
+				fmt.Fprintln(c.Out)
 			}
 			return nil
 		},
@@ -273,7 +279,7 @@ func newPortCommand(c *CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			lines, err := portLines(r.Container.NetworkSettings, args[1:])
+			lines, err := portLines(args[0], r.Container.NetworkSettings, args[1:])
 			if err != nil {
 				return err
 			}
@@ -286,11 +292,9 @@ func newPortCommand(c *CLI) *cobra.Command {
 }
 
 // portLines renders docker port's output: "80/tcp -> 0.0.0.0:4000" for every
-// binding, or just "0.0.0.0:4000" when one private port is asked for.
-func portLines(ns *container.NetworkSettings, want []string) ([]string, error) {
-	if ns == nil {
-		return nil, nil
-	}
+// binding, or just "0.0.0.0:4000" when one private port is asked for. Lines
+// are in port order (docker sorts naturally, so 80 comes before 443).
+func portLines(ctr string, ns *container.NetworkSettings, want []string) ([]string, error) {
 	if len(want) == 1 {
 		spec := want[0]
 		if !strings.Contains(spec, "/") {
@@ -298,31 +302,48 @@ func portLines(ns *container.NetworkSettings, want []string) ([]string, error) {
 		}
 		p, err := network.ParsePort(spec)
 		if err != nil {
-			return nil, fmt.Errorf("invalid port %s: %w", want[0], err)
+			// docker's exact wording; no class suffix, since the CLI prints it as is.
+			return nil, fmt.Errorf("Error: invalid port (%s)", want[0])
 		}
 		var out []string
-		for _, b := range ns.Ports[p] {
-			out = append(out, hostAddr(b))
+		if ns != nil {
+			for _, b := range ns.Ports[p] {
+				out = append(out, hostAddr(b))
+			}
 		}
 		if len(out) == 0 {
-			return nil, fmt.Errorf("Error: No public port '%s' published for %s", spec, "container")
+			return nil, fmt.Errorf("Error: No public port '%s' published for %s", want[0], ctr)
 		}
 		return out, nil
 	}
-	var out []string
+	if ns == nil {
+		return nil, nil
+	}
+	type line struct {
+		port network.Port
+		text string
+	}
+	var lines []line
 	for p, bs := range ns.Ports {
 		for _, b := range bs {
-			out = append(out, fmt.Sprintf("%s -> %s", p, hostAddr(b)))
+			lines = append(lines, line{p, fmt.Sprintf("%s -> %s", p, hostAddr(b))})
 		}
 	}
-	sort.Strings(out)
+	slices.SortFunc(lines, func(a, b line) int {
+		return cmp.Or(cmp.Compare(a.port.Num(), b.port.Num()), cmp.Compare(a.port.Proto(), b.port.Proto()), strings.Compare(a.text, b.text))
+	})
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		out[i] = l.text
+	}
 	return out, nil
 }
 
+// hostAddr is a binding's host side; an unset HostIP means every address.
 func hostAddr(b network.PortBinding) string {
 	ip := "0.0.0.0"
 	if b.HostIP.IsValid() {
 		ip = b.HostIP.String()
 	}
-	return ip + ":" + b.HostPort
+	return net.JoinHostPort(ip, b.HostPort)
 }

@@ -107,7 +107,7 @@ func (c Context) Write(defaultTable string, header map[string]string, rows []any
 		tw = tabwriter.NewWriter(c.Output, 10, 1, 3, ' ', 0)
 		out = tw
 		var buf bytes.Buffer
-		if err := tmpl.Execute(&buf, header); err == nil {
+		if err := tmpl.Execute(&buf, headerContext(header)); err == nil {
 			buf.WriteByte('\n')
 			_, _ = out.Write(buf.Bytes())
 		}
@@ -126,6 +126,18 @@ func (c Context) Write(defaultTable string, header map[string]string, rows []any
 		return tw.Flush()
 	}
 	return nil
+}
+
+// headerContext is what a table template sees for its header row: the
+// column titles by placeholder, plus Label so that `{{.Label "a.b-c"}}`
+// yields docker's title "b c" instead of failing and losing the whole header.
+type headerContext map[string]string
+
+// Label is the header of a label column: the key's last dotted part with
+// '-' and '_' as spaces, as the docker CLI prints it.
+func (headerContext) Label(name string) string {
+	parts := strings.Split(name, ".")
+	return strings.NewReplacer("-", " ", "_", " ").Replace(parts[len(parts)-1])
 }
 
 // marshalMethods renders a formatting context as JSON the way docker's `{{json .}}`

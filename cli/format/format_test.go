@@ -201,3 +201,24 @@ func TestEllipsis(t *testing.T) {
 	assert.Equal(t, "a", Ellipsis("abcd", 1))
 	assert.Equal(t, "0123456789ab", TruncateID("sha256:0123456789abcdef"))
 }
+
+func networks() []network.Summary {
+	return []network.Summary{
+		{Network: network.Network{ID: "9c1e6a5d3b7f2e4a6c8d0b1f3e5a7c9d1b3f5e7a9c1d3b5f7e9a1c3d5b7f9e1a", Name: "bridge", Driver: "bridge",
+			Scope: "local", EnableIPv4: true, Created: now.Add(-time.Hour)}},
+		{Network: network.Network{ID: "2b4d6f8a0c1e3a5c7e9b1d3f5a7c9e1b3d5f7a9c1e3b5d7f9a1c3e5b7d9f1a3c", Name: "appnet", Driver: "bridge",
+			Scope: "local", EnableIPv4: true, Internal: true, Labels: map[string]string{"team": "core", "env": "dev"},
+			Created: now.Add(-90*time.Second + 123456789)}},
+	}
+}
+
+func TestNetworkTable(t *testing.T) {
+	var buf bytes.Buffer
+	require.NoError(t, Context{Output: &buf, Format: ""}.Write(DefaultNetworkTable, NetworkHeader, NetworkRows(networks(), true)))
+	require.NoError(t, Context{Output: &buf, Format: "table"}.Write(DefaultNetworkTable, NetworkHeader, NetworkRows(networks(), false)))
+	require.NoError(t, Context{Output: &buf, Format: QuietNetworkFormat}.Write(DefaultNetworkTable, NetworkHeader, NetworkRows(networks(), true)))
+	custom := "table {{.Name}}\t{{.IPv4}}\t{{.IPv6}}\t{{.Internal}}\t{{.Labels}}\t{{.Label \"team\"}}\t{{.CreatedAt}}"
+	require.NoError(t, Context{Output: &buf, Format: custom}.Write(DefaultNetworkTable, NetworkHeader, NetworkRows(networks(), true)))
+	require.NoError(t, Context{Output: &buf, Format: "{{json .}}"}.Write(DefaultNetworkTable, NetworkHeader, NetworkRows(networks()[1:], true)))
+	assertGolden(t, buf.String())
+}

@@ -68,5 +68,6 @@ func (c Network) Labels() string { return joinLabels(c.n.Labels) }
 // Label is one label's value.
 func (c Network) Label(name string) string { return c.n.Labels[name] }
 
-// CreatedAt is the creation time as docker prints it.
-func (c Network) CreatedAt() string { return c.n.Created.Format("2006-01-02 15:04:05 -0700 MST") }
+// CreatedAt is the creation time as docker prints it (time.Time's String,
+// with the daemon's offset and fractional seconds).
+func (c Network) CreatedAt() string { return c.n.Created.String() }
