@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bytes"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -76,4 +77,37 @@ func TestDockerCLI(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "docker import: %s", out)
 	mustWharf(t, "image", "inspect", imported)
+}
+
+// TestDockerCLINetworking: the networking core of issue 3 through the real
+// docker CLI: -p publishing, docker port/ps, user networks with DNS.
+func TestDockerCLINetworking(t *testing.T) {
+	begin(t)
+	needDocker(t)
+	port := freePort(t, "tcp")
+	name := uniq(t, "")
+	_, errOut, code := docker(t, "run", "-d", "--name", name, "-p", fmt.Sprintf("%d:80", port), busybox, "httpd", "-f", "-p", "80", "-h", "/var/www")
+	require.Equal(t, 0, code, errOut)
+	rmOnCleanup(t, name)
+	assert.Contains(t, httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", port)), httpdPage)
+	assert.Contains(t, httpGet(t, fmt.Sprintf("http://%s:%d/", hostIP(t), port)), httpdPage)
+	assert.Equal(t, fmt.Sprintf("0.0.0.0:%d->80/tcp", port), mustDocker(t, "ps", "--filter", "name="+name, "--format", "{{.Ports}}"))
+	assert.Equal(t, fmt.Sprintf("80/tcp -> 0.0.0.0:%d", port), strings.TrimSpace(mustDocker(t, "port", name)))
+
+	n := uniq(t, "dnet")
+	mustDocker(t, "network", "create", n)
+	assert.Contains(t, mustDocker(t, "network", "ls", "--format", "{{.Name}}"), n)
+	peer := uniq(t, "peer")
+	_, errOut, code = docker(t, "run", "-d", "--name", peer, "--network", n, busybox, "sleep", "300")
+	require.Equal(t, 0, code, errOut)
+	rmOnCleanup(t, peer)
+	out := mustDocker(t, "run", "--rm", "--network", n, busybox, "ping", "-c", "1", "-W", "2", peer)
+	assert.Contains(t, out, "1 packets received")
+	assert.Contains(t, mustDocker(t, "network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}", n), peer)
+	_, errOut, code = docker(t, "network", "rm", n)
+	assert.NotEqual(t, 0, code, "docker network rm of a network in use fails")
+	assert.Contains(t, errOut, "active endpoints")
+	mustDocker(t, "rm", "-f", peer)
+	mustDocker(t, "network", "rm", n)
+	assert.NotContains(t, mustDocker(t, "network", "ls", "--format", "{{.Name}}"), n)
 }

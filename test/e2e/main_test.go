@@ -36,6 +36,13 @@ type suite struct {
 	cgroupParent string // e.g. /wharf-e2e-1234, below every cgroup v1 hierarchy
 	bridge       string // the daemon's default bridge, never the host's wharf0
 	nftTable     string // the daemon's nftables table
+	// wharf-named links (veths "wv…", user-network bridges "wb-…") that
+	// existed before the suite started: another daemon's, never a leak.
+	linksAtStart map[string]bool
+	// netOctet picks the suite's own 10.<netOctet>.0.0/16 for the subnets
+	// tests give their user networks (e2e tests run concurrently with other
+	// suites on shared machines).
+	netOctet     int
 	dockerConfig string
 	repo         string
 
@@ -76,7 +83,10 @@ func mainRun(m *testing.M) (code int) {
 		if code != 0 {
 			s.dumpLog(os.Stderr, 300)
 		}
-		s.teardown()
+		if left := s.teardown(); len(left) > 0 {
+			fmt.Fprintln(os.Stderr, "e2e: teardown could not remove:", strings.Join(left, "; "))
+			code = 1
+		}
 	}()
 	if err := s.setup(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: setup:", err)
@@ -130,6 +140,11 @@ func (s *suite) setup() error {
 	build.Dir = s.repo
 	if out, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	s.netOctet = pickNetOctet(os.Getpid())
+	s.linksAtStart = map[string]bool{}
+	for name := range wharfLinks() {
+		s.linksAtStart[name] = true
 	}
 	if err := s.startDaemon(); err != nil {
 		return err
@@ -336,6 +351,7 @@ func (s *suite) leakCheck() []string {
 		if err != nil {
 			leaks = append(leaks, err.Error())
 		}
+		leaks = append(leaks, s.rmUserNetworks()...)
 		s.killDaemon(syscall.SIGTERM, 15*time.Second)
 	}
 	for _, m := range s.mountsBelow() {
@@ -362,6 +378,21 @@ func (s *suite) networkLeaks() []string {
 	if out, err := exec.Command("ip", "-o", "link", "show", "master", s.bridge).Output(); err == nil && len(bytes.TrimSpace(out)) > 0 {
 		leaks = append(leaks, "veths left on "+s.bridge+": "+string(out))
 	}
+	// Veths (network/manager.go VethPrefix "wv") on a bridge of this
+	// suite's daemon, and user-network bridges ("wb-") it created whose
+	// network is gone. Other suites may run beside this one, so links are
+	// attributed by their bridge, never by their name alone.
+	ours := s.daemonBridges()
+	live := s.liveNetworkBridges()
+	for name, master := range wharfLinks() {
+		switch {
+		case s.linksAtStart[name]:
+		case strings.HasPrefix(name, "wb-") && ours[name] && !live[name]:
+			leaks = append(leaks, "bridge of a removed network left: "+name)
+		case strings.HasPrefix(name, "wv") && master != s.bridge && ours[master] && !live[master]:
+			leaks = append(leaks, fmt.Sprintf("veth left: %s (on %s)", name, master))
+		}
+	}
 	if out, err := exec.Command("nft", "list", "table", "ip", s.nftTable).Output(); err == nil {
 		for _, l := range strings.Split(string(out), "\n") {
 			if strings.Contains(l, "dnat to") {
@@ -372,10 +403,113 @@ func (s *suite) networkLeaks() []string {
 	return leaks
 }
 
-// teardown removes everything the suite created, whatever state it is in.
-func (s *suite) teardown() {
+// daemonBridges returns the bridges the suite's daemon made: its default
+// bridge and every user network's, as logged at "network created".
+func (s *suite) daemonBridges() map[string]bool {
+	bridges := map[string]bool{s.bridge: true}
+	b, _ := os.ReadFile(s.logPath)
+	for _, l := range strings.Split(string(b), "\n") {
+		if _, rest, ok := strings.Cut(l, " bridge=wb-"); ok && strings.Contains(l, `msg="network created"`) {
+			bridges["wb-"+strings.Fields(rest + " ")[0]] = true
+		}
+	}
+	return bridges
+}
+
+// liveNetworkBridges returns the bridges of the user networks the daemon
+// has now (none when it is not running).
+func (s *suite) liveNetworkBridges() map[string]bool {
+	live := map[string]bool{}
+	if !s.daemonRunning() {
+		return live
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	defer cancel()
+	ls := exec.CommandContext(ctx, filepath.Join(s.bin, "wharf"), "network", "ls", "-q", "--no-trunc")
+	ls.Env = s.clientEnv()
+	out, _ := ls.Output()
+	for _, id := range strings.Fields(string(out)) {
+		if len(id) >= 12 {
+			live["wb-"+id[:12]] = true
+		}
+	}
+	return live
+}
+
+// pickNetOctet returns a second octet in 64..127, derived from seed, whose
+// 10.x.0.0/16 no host route or address touches yet.
+func pickNetOctet(seed int) int {
+	out, _ := exec.Command("ip", "-4", "route", "show", "table", "all").Output()
+	for i := 0; i < 64; i++ {
+		o := 64 + (seed+i)%64
+		if !strings.Contains(string(out), fmt.Sprintf("10.%d.", o)) {
+			return o
+		}
+	}
+	return 64 + seed%64
+}
+
+// wharfLinks lists the host's links named like the network package names
+// them (veths "wv" + 11 hex digits, user-network bridges "wb-" + 12), with
+// their master bridge, if any.
+func wharfLinks() map[string]string {
+	out, err := exec.Command("ip", "-o", "link", "show").Output()
+	if err != nil {
+		return nil
+	}
+	links := map[string]string{}
+	for _, l := range strings.Split(string(out), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 {
+			continue
+		}
+		name, _, _ := strings.Cut(strings.TrimSuffix(f[1], ":"), "@")
+		if !(strings.HasPrefix(name, "wv") && len(name) == 13) && !(strings.HasPrefix(name, "wb-") && len(name) == 15) {
+			continue
+		}
+		master := ""
+		for i := 2; i+1 < len(f); i++ {
+			if f[i] == "master" {
+				master = f[i+1]
+			}
+		}
+		links[name] = master
+	}
+	return links
+}
+
+// rmUserNetworks removes the networks tests left behind (a leak in itself)
+// so that the daemon deletes their bridges before it stops.
+func (s *suite) rmUserNetworks() []string {
+	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	defer cancel()
+	ls := exec.CommandContext(ctx, filepath.Join(s.bin, "wharf"), "network", "ls", "--format", "{{.Name}}")
+	ls.Env = s.clientEnv()
+	out, err := ls.Output()
+	if err != nil {
+		return []string{fmt.Sprintf("network ls: %v", err)}
+	}
+	var leaks []string
+	for _, n := range lines(string(out)) {
+		if n == "bridge" || n == "host" || n == "none" {
+			continue
+		}
+		leaks = append(leaks, "network left behind by tests: "+n)
+		rm := exec.CommandContext(ctx, filepath.Join(s.bin, "wharf"), "network", "rm", n)
+		rm.Env = s.clientEnv()
+		if b, err := rm.CombinedOutput(); err != nil {
+			leaks = append(leaks, fmt.Sprintf("network rm %s: %v: %s", n, err, b))
+		}
+	}
+	return leaks
+}
+
+// teardown removes everything the suite created, whatever state it is in,
+// and returns what it could not remove.
+func (s *suite) teardown() []string {
 	if s.daemonRunning() {
 		_, _ = s.rmAllContainers()
+		_ = s.rmUserNetworks()
 		s.killDaemon(syscall.SIGTERM, 15*time.Second)
 	}
 	// Containers whose daemon could not remove them: let runc kill and delete.
@@ -393,12 +527,30 @@ func (s *suite) teardown() {
 	}
 	s.removeCgroups()
 	// The daemon keeps its bridge and table across restarts (containers may
-	// live on); the suite is the last user, so it removes them.
-	_ = exec.Command("ip", "link", "delete", s.bridge).Run()
-	_ = exec.Command("nft", "delete", "table", "ip", s.nftTable).Run()
-	if err := os.RemoveAll(s.tmp); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: teardown:", err)
+	// live on); the suite is the last user, so it removes them: first veths
+	// the daemon left on bridges it made (another daemon's links are left
+	// alone), then those bridges and the table.
+	ours := s.daemonBridges()
+	for name, master := range wharfLinks() {
+		if ours[master] {
+			_ = exec.Command("ip", "link", "delete", name).Run()
+		}
 	}
+	for b := range ours {
+		_ = exec.Command("ip", "link", "delete", b).Run()
+	}
+	_ = exec.Command("nft", "delete", "table", "ip", s.nftTable).Run()
+	var left []string
+	if err := exec.Command("ip", "link", "show", s.bridge).Run(); err == nil {
+		left = append(left, "bridge "+s.bridge+" still exists")
+	}
+	if err := exec.Command("nft", "list", "table", "ip", s.nftTable).Run(); err == nil {
+		left = append(left, "nft table ip "+s.nftTable+" still exists")
+	}
+	if err := os.RemoveAll(s.tmp); err != nil {
+		left = append(left, err.Error())
+	}
+	return left
 }
 
 // mountsBelow lists mount points under the suite's temp dir.

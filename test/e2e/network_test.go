@@ -18,6 +18,14 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// subnet is a /24 for a test's user network, 10.<suite octet>.i.0/24: each
+// suite has its own /16 (see suite.netOctet), so two suites running at the
+// same time on one host never ask for overlapping subnets.
+func subnet(i int) string { return netPrefix(i) + "0/24" }
+
+// netPrefix is subnet(i) without its last octet, e.g. "10.93.77.".
+func netPrefix(i int) string { return fmt.Sprintf("10.%d.%d.", env.netOctet, i) }
+
 // freePort returns a host port nothing listens on right now.
 func freePort(t *testing.T, proto string) int {
 	t.Helper()
@@ -142,13 +150,13 @@ func TestPublishAll(t *testing.T) {
 func TestUserNetworkDNS(t *testing.T) {
 	begin(t)
 	net1 := uniq(t, "net")
-	mustWharf(t, "network", "create", "--subnet", "10.77.0.0/24", "--label", "e2e=1", net1)
+	mustWharf(t, "network", "create", "--subnet", subnet(77), "--label", "e2e=1", net1)
 	t.Cleanup(func() { wharf(t, "network", "rm", net1) })
 
 	db := uniq(t, "db")
 	runDetached(t, "--name", db, "--network", net1, "--network-alias", "cache", busybox, "httpd", "-f", "-p", "80", "-h", "/var/www")
 	ip := strings.TrimSpace(inspect(t, db, "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"))
-	require.True(t, strings.HasPrefix(ip, "10.77.0."), "address from the network's subnet, got %q", ip)
+	require.True(t, strings.HasPrefix(ip, netPrefix(77)), "address from the network's subnet, got %q", ip)
 
 	for _, name := range []string{db, "cache"} {
 		out := mustWharf(t, "run", "--rm", "--network", net1, busybox, "nslookup", name)
@@ -162,9 +170,9 @@ func TestUserNetworkDNS(t *testing.T) {
 	assert.NotEqual(t, 0, code)
 
 	// Static address, resolv.conf and hosts options.
-	out := mustWharf(t, "run", "--rm", "--network", net1, "--ip", "10.77.0.50", "--add-host", "db:10.0.0.5", busybox,
+	out := mustWharf(t, "run", "--rm", "--network", net1, "--ip", netPrefix(77)+"50", "--add-host", "db:10.0.0.5", busybox,
 		"sh", "-c", "ip -4 addr show eth0; cat /etc/hosts")
-	assert.Contains(t, out, "10.77.0.50/24")
+	assert.Contains(t, out, netPrefix(77)+"50/24")
 	assert.Contains(t, out, "10.0.0.5\tdb")
 	out = mustWharf(t, "run", "--rm", "--dns", "1.2.3.4", busybox, "cat", "/etc/resolv.conf")
 	assert.Contains(t, out, "nameserver 1.2.3.4")
@@ -178,14 +186,14 @@ func TestUserNetworkDNS(t *testing.T) {
 func TestNetworkCommandsAndBadInput(t *testing.T) {
 	begin(t)
 	n := uniq(t, "n")
-	mustWharf(t, "network", "create", "--subnet", "10.79.0.0/24", n)
+	mustWharf(t, "network", "create", "--subnet", subnet(79), n)
 	t.Cleanup(func() { wharf(t, "network", "rm", n) })
 	assert.Contains(t, mustWharf(t, "network", "ls", "--format", "{{.Name}}"), n)
-	assert.Equal(t, "10.79.0.0/24", strings.TrimSpace(mustWharf(t, "network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", n)))
+	assert.Equal(t, subnet(79), strings.TrimSpace(mustWharf(t, "network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", n)))
 
 	for _, c := range []struct{ args []string }{
-		{[]string{"network", "create", "--subnet", "10.79.0.0/25", uniq(t, "overlap")}},
-		{[]string{"network", "create", "--subnet", "10.79.300.0/24", uniq(t, "badcidr")}},
+		{[]string{"network", "create", "--subnet", netPrefix(79) + "0/25", uniq(t, "overlap")}},
+		{[]string{"network", "create", "--subnet", "10.300.0.0/24", uniq(t, "badcidr")}},
 		{[]string{"network", "create", n}},
 		{[]string{"network", "connect", uniq(t, "missing"), "nosuchcontainer"}},
 		{[]string{"network", "rm", "bridge"}},
@@ -202,16 +210,16 @@ func TestNetworkCommandsAndBadInput(t *testing.T) {
 	runDetached(t, "--name", ctr, busybox, "sleep", "300")
 	mustWharf(t, "network", "connect", n, ctr)
 	out := mustWharf(t, "exec", ctr, "ip", "-4", "-o", "addr")
-	assert.Contains(t, out, "10.79.0.", "second interface on the connected network")
+	assert.Contains(t, out, netPrefix(79), "second interface on the connected network")
 	mustWharf(t, "network", "disconnect", n, ctr)
 	out = mustWharf(t, "exec", ctr, "ip", "-4", "-o", "addr")
-	assert.NotContains(t, out, "10.79.0.")
+	assert.NotContains(t, out, netPrefix(79))
 }
 
 func TestInternalNetworkHasNoWayOut(t *testing.T) {
 	begin(t)
 	n := uniq(t, "int")
-	mustWharf(t, "network", "create", "--internal", "--subnet", "10.81.0.0/24", n)
+	mustWharf(t, "network", "create", "--internal", "--subnet", subnet(81), n)
 	t.Cleanup(func() { wharf(t, "network", "rm", n) })
 	port := freePort(t, "tcp")
 	l, err := net.Listen("tcp4", fmt.Sprintf("0.0.0.0:%d", port))
@@ -244,26 +252,138 @@ func TestPublishedPortSurvivesDaemonKill9(t *testing.T) {
 	eventually(t, func() bool { return len(env.networkLeaks()) == 0 }, 10*time.Second, "no network state left after rm: %v", env.networkLeaks())
 }
 
-func TestDockerCLINetworking(t *testing.T) {
+// dnatRules returns the DNAT rules in the suite's nftables table that match
+// host port port.
+func dnatRules(t *testing.T, port int) []string {
+	t.Helper()
+	out, err := exec.Command("nft", "list", "table", "ip", env.nftTable).Output()
+	if err != nil {
+		return nil
+	}
+	var rules []string
+	for _, l := range lines(string(out)) {
+		if strings.Contains(l, "dnat") && strings.Contains(l, fmt.Sprintf("dport %d ", port)) {
+			rules = append(rules, l)
+		}
+	}
+	return rules
+}
+
+func TestNetworkInspectAndPrune(t *testing.T) {
 	begin(t)
-	needDocker(t)
+	used, unused := uniq(t, "used"), uniq(t, "unused")
+	mustWharf(t, "network", "create", used)
+	t.Cleanup(func() { wharf(t, "network", "rm", used) })
+	mustWharf(t, "network", "create", "--label", "e2e=prune", unused)
+	t.Cleanup(func() { wharf(t, "network", "rm", unused) })
+	ctr := uniq(t, "ctr")
+	id := runDetached(t, "--name", ctr, "--network", used, busybox, "sleep", "300")
+
+	assert.Contains(t, mustWharf(t, "network", "inspect", "-f", "{{range $id, $c := .Containers}}{{$id}} {{$c.Name}}{{end}}", used), id+" "+ctr)
+	assert.Equal(t, "bridge false", strings.TrimSpace(mustWharf(t, "network", "inspect", "-f", "{{.Driver}} {{.Internal}}", unused)))
+	_, _, code := wharf(t, "network", "inspect", uniq(t, "nosuchnet"))
+	assert.NotEqual(t, 0, code)
+
+	out := mustWharf(t, "network", "prune", "-f")
+	assert.Contains(t, out, unused, "an unused network is pruned")
+	assert.NotContains(t, out, used, "a network in use is kept")
+	names := mustWharf(t, "network", "ls", "--format", "{{.Name}}")
+	assert.NotContains(t, names, unused)
+	assert.Contains(t, names, used)
+	for _, n := range []string{"bridge", "host", "none"} {
+		assert.Contains(t, lines(names), n, "prune keeps the predefined networks")
+	}
+}
+
+// TestNetworkTeardownIsExact checks that removing a published container and
+// its user network leaves nothing behind: no veth, bridge, namespace file or
+// DNAT rule.
+func TestNetworkTeardownIsExact(t *testing.T) {
+	begin(t)
+	n := uniq(t, "exact")
+	netID := mustWharf(t, "network", "create", "--subnet", subnet(83), n)
+	t.Cleanup(func() { wharf(t, "network", "rm", n) })
+	require.GreaterOrEqual(t, len(netID), 12)
+	bridgeName := "wb-" + netID[:12]
 	port := freePort(t, "tcp")
 	name := uniq(t, "")
-	_, errOut, code := docker(t, "run", "-d", "--name", name, "-p", fmt.Sprintf("%d:80", port), busybox, "httpd", "-f", "-p", "80", "-h", "/var/www")
-	require.Equal(t, 0, code, errOut)
-	rmOnCleanup(t, name)
+	runDetached(t, "--name", name, "--network", n, "-p", fmt.Sprintf("%d:80", port), busybox, "httpd", "-f", "-p", "80", "-h", "/var/www")
 	assert.Contains(t, httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", port)), httpdPage)
-	assert.Equal(t, fmt.Sprintf("80/tcp -> 0.0.0.0:%d", port), strings.TrimSpace(mustDocker(t, "port", name)))
 
-	n := uniq(t, "dnet")
-	mustDocker(t, "network", "create", n)
-	assert.Contains(t, mustDocker(t, "network", "ls", "--format", "{{.Name}}"), n)
-	peer := uniq(t, "peer")
-	_, errOut, code = docker(t, "run", "-d", "--name", peer, "--network", n, busybox, "sleep", "300")
-	require.Equal(t, 0, code, errOut)
-	rmOnCleanup(t, peer)
-	out := mustDocker(t, "run", "--rm", "--network", n, busybox, "ping", "-c", "1", "-W", "2", peer)
-	assert.Contains(t, out, "1 packets received")
-	mustDocker(t, "rm", "-f", peer)
-	mustDocker(t, "network", "rm", n)
+	// While it runs: its veth is on the network's bridge, its DNAT rule and
+	// namespace file exist.
+	var veths []string
+	for link, master := range wharfLinks() {
+		if master == bridgeName {
+			veths = append(veths, link)
+		}
+	}
+	assert.Len(t, veths, 1, "one veth on %s: %v", bridgeName, wharfLinks())
+	assert.NotEmpty(t, dnatRules(t, port), "DNAT rule for port %d", port)
+	ns, _ := os.ReadDir(filepath.Join(env.execRoot, "netns"))
+	assert.NotEmpty(t, ns, "netns file while the container runs")
+
+	mustWharf(t, "rm", "-f", name)
+	// The engine releases a container's network in the background after its
+	// exit (engine/lifecycle.go), so wait a moment rather than demand it at
+	// once; `network rm` below waits for that release itself.
+	eventually(t, func() bool { return len(dnatRules(t, port)) == 0 }, 5*time.Second,
+		"no DNAT rule for a removed container's port: %v", dnatRules(t, port))
+	for _, v := range veths {
+		eventually(t, func() bool { return exec.Command("ip", "link", "show", v).Run() != nil }, 5*time.Second,
+			"veth %s removed with its container", v)
+	}
+	mustWharf(t, "network", "rm", n)
+	assert.Error(t, exec.Command("ip", "link", "show", bridgeName).Run(), "bridge %s removed with its network", bridgeName)
+	assert.Empty(t, env.networkLeaks())
+	c := http.Client{Timeout: time.Second}
+	_, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+	assert.Error(t, err, "the port is closed again")
+}
+
+// TestUserNetworkSurvivesDaemonKill9: a container on a user network keeps
+// its address, name resolution and published port across a kill -9 and
+// restart of the daemon (the embedded DNS is the daemon's).
+func TestUserNetworkSurvivesDaemonKill9(t *testing.T) {
+	begin(t)
+	n := uniq(t, "k9net")
+	mustWharf(t, "network", "create", "--subnet", subnet(85), n)
+	t.Cleanup(func() { wharf(t, "network", "rm", n) })
+	port := freePort(t, "tcp")
+	web := uniq(t, "web")
+	runDetached(t, "--name", web, "--network", n, "--network-alias", "k9web", "-p", fmt.Sprintf("127.0.0.1:%d:80", port),
+		busybox, "httpd", "-f", "-p", "80", "-h", "/var/www")
+	ip := strings.TrimSpace(inspect(t, web, "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"))
+	httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", port))
+
+	kill9AndRestart(t, nil)
+	assert.Equal(t, "running", state(t, web))
+	assert.Equal(t, ip, strings.TrimSpace(inspect(t, web, "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}")))
+	assert.Contains(t, httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", port)), httpdPage)
+	out := mustWharf(t, "run", "--rm", "--network", n, busybox, "nslookup", "k9web")
+	assert.Contains(t, out, "Address: "+ip, "embedded DNS answers after the restart")
+	// Judged by the exit code, not the client's stdout: right after a
+	// restart the attached output of a fast `run --rm` was seen lost (exit 0,
+	// empty stdout) 2 times in 10, which is not a networking matter.
+	mustWharf(t, "run", "--rm", "--network", n, busybox, "sh", "-c", "wget -qO- http://"+web+"/ | grep -q '"+httpdPage+"'")
+
+	mustWharf(t, "rm", "-f", web)
+	mustWharf(t, "network", "rm", n)
+	assert.Empty(t, dnatRules(t, port))
+	assert.Empty(t, env.networkLeaks())
+}
+
+// TestPublishedPortReusableAfterRm: as with Docker, `rm -f` frees the host
+// port for the very next run, even though the network release of the old
+// container finishes in the background.
+func TestPublishedPortReusableAfterRm(t *testing.T) {
+	begin(t)
+	port := freePort(t, "tcp")
+	for i := 0; i < 3; i++ {
+		name := uniq(t, fmt.Sprint(i))
+		runDetached(t, "--name", name, "-p", fmt.Sprintf("%d:80", port), busybox, "httpd", "-f", "-p", "80", "-h", "/var/www")
+		assert.Contains(t, httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", port)), httpdPage, "round %d", i)
+		mustWharf(t, "rm", "-f", name)
+	}
+	eventually(t, func() bool { return len(dnatRules(t, port)) == 0 }, 5*time.Second, "DNAT rules left: %v", dnatRules(t, port))
 }
