@@ -127,6 +127,7 @@ func (h *hijackSession) finish(err error) {
 const hijackCloseGrace = 30 * time.Second
 
 func (s *server) containerAttach(w http.ResponseWriter, r *http.Request) error {
+	requested := time.Now()
 	id := r.PathValue("id")
 	ctr, err := s.backend.ContainerInspect(r.Context(), id, false)
 	if err != nil {
@@ -143,6 +144,7 @@ func (s *server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 		Logs:       boolValue(r, "logs"),
 		Stream:     boolValue(r, "stream"),
 		DetachKeys: r.URL.Query().Get("detachKeys"),
+		Requested:  requested,
 	}
 	if useStdin {
 		streams.Stdin = sess.stdin

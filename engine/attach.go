@@ -70,6 +70,13 @@ func (e *Engine) ContainerAttach(ctx context.Context, idOrName string, s AttachS
 		}
 		return err
 	}
+	if c.State.Status == container.StateExited && !s.Requested.IsZero() && !c.startingAt.IsZero() && !c.startingAt.Before(s.Requested) {
+		// This run started, and already ended, after the client asked to
+		// attach (docker run's attach racing a fast container): replay it.
+		since := c.startingAt
+		c.mu.Unlock()
+		return e.ContainerLogs(ctx, c.ID, LogsOptions{Stdout: s.Stdout != nil, Stderr: s.Stderr != nil, Since: since, Tail: -1}, s.Stdout, s.Stderr)
+	}
 	switch c.State.Status {
 	case container.StateCreated, container.StateRestarting, container.StateExited:
 		// docker run attaches before it starts; `docker start -a` likewise.

@@ -191,3 +191,30 @@ func TestRestartPolicyOnFailure(t *testing.T) {
 }
 
 func syscallKill(pid int) error { return unix.Kill(pid, unix.SIGKILL) }
+
+// TestAttachReplaysRunThatFinishedBeforeAttach covers docker run's race: the
+// client asked to attach, but the container started and exited before the
+// engine registered the attachment. The client must still get the output.
+func TestAttachReplaysRunThatFinishedBeforeAttach(t *testing.T) {
+	e := newTestEngine(t)
+	ctx := context.Background()
+	resp, err := e.ContainerCreate(ctx, "fast", &container.CreateRequest{Config: &container.Config{Image: "busybox", Cmd: []string{"echo", "fast output"}}, HostConfig: &container.HostConfig{NetworkMode: "none"}})
+	require.NoError(t, err)
+	requested := time.Now()
+	wait, err := e.ContainerWait(ctx, resp.ID, container.WaitConditionNextExit)
+	require.NoError(t, err)
+	require.NoError(t, e.ContainerStart(ctx, resp.ID))
+	<-wait
+	var out bytes.Buffer
+	require.NoError(t, e.ContainerAttach(ctx, resp.ID, AttachStreams{Stdout: &out, Stream: true, Requested: requested}))
+	assert.Equal(t, "fast output\n", out.String())
+
+	// An attach asked for after that run does not get it replayed: it
+	// waits for the next start instead.
+	late, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	out.Reset()
+	err = e.ContainerAttach(late, resp.ID, AttachStreams{Stdout: &out, Stream: true, Requested: time.Now()})
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Empty(t, out.String())
+}

@@ -17,6 +17,11 @@ type AttachStreams struct {
 	Logs           bool      // replay the log before streaming
 	Stream         bool      // stream live output
 	DetachKeys     string
+	// Requested is when the client asked to attach. The API answers the
+	// upgrade before the engine registers the attachment, so a fast
+	// container can start and finish in between: a run that began after
+	// Requested is owed to this client, and is replayed from the log.
+	Requested time.Time
 }
 
 // LogsOptions mirror GET /containers/{id}/logs.
