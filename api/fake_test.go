@@ -196,6 +196,12 @@ func (f *fakeBackend) ContainerAttach(ctx context.Context, id string, s engine.A
 	if err := f.simple("ContainerAttach", id); err != nil {
 		return err
 	}
+	// Like the engine: answer the upgrade once the attachment is registered.
+	if s.Attached != nil {
+		if err := s.Attached(); err != nil {
+			return err
+		}
+	}
 	if f.attach != nil {
 		return f.attach(ctx, id, s)
 	}

@@ -3,7 +3,9 @@ package api
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
+	"github.com/moby/moby/api/types/common"
 	"io"
 	"net"
 	"net/http"
@@ -29,12 +31,34 @@ type hijackSession struct {
 	cancel    context.CancelFunc
 	ctx       context.Context
 	stopWatch func()
+
+	// The upgrade answer, held back until the engine has registered the
+	// session (attach) or written at once (exec).
+	brw        *bufio.ReadWriter
+	head       string
+	header     http.Header
+	headerSent bool
 }
 
 // hijack answers the request like docker does — "101 UPGRADED" when the
 // client asked for `Upgrade: tcp`, else "200 OK" — and takes over the
 // connection.
 func (s *server) hijack(w http.ResponseWriter, r *http.Request, tty bool) (*hijackSession, error) {
+	sess, err := s.takeOver(w, r, tty)
+	if err != nil {
+		return nil, err
+	}
+	if err := sess.writeHeader(); err != nil {
+		sess.conn.Close()
+		return nil, err
+	}
+	return sess, nil
+}
+
+// takeOver takes the connection from net/http without answering yet, so
+// that the caller can register the session with the engine first and only
+// then let the client go on (see hijackSession.writeHeader).
+func (s *server) takeOver(w http.ResponseWriter, r *http.Request, tty bool) (*hijackSession, error) {
 	mediaType := streamMediaType(r, tty)
 	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
@@ -51,28 +75,12 @@ func (s *server) hijack(w http.ResponseWriter, r *http.Request, tty bool) (*hija
 		head = "HTTP/1.1 200 OK\r\nContent-Type: " + mediaType + "\r\n"
 	}
 	// Headers set so far (Api-Version, Server, …) go out too, as moby does.
-	if _, err := brw.WriteString(head); err != nil {
-		conn.Close()
-		return nil, err
-	}
 	h := w.Header().Clone()
 	h.Del("Content-Type")
 	h.Del("Content-Length")
-	if err := h.Write(brw); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	if _, err := brw.WriteString("\r\n"); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	if err := brw.Flush(); err != nil {
-		conn.Close()
-		return nil, err
-	}
 
 	ctx, cancel := context.WithCancel(r.Context())
-	sess := &hijackSession{conn: conn, tty: tty, ctx: ctx, cancel: cancel}
+	sess := &hijackSession{conn: conn, tty: tty, ctx: ctx, cancel: cancel, brw: brw, head: head, header: h}
 	// Bytes the server already read past the request belong to stdin.
 	sess.stdin = io.Reader(conn)
 	if brw.Reader.Buffered() > 0 {
@@ -84,8 +92,45 @@ func (s *server) hijack(w http.ResponseWriter, r *http.Request, tty bool) (*hija
 		o, e, sys := newStdWriters(conn)
 		sess.stdout, sess.stderr, sess.system = o, e, sys
 	}
-	sess.stopWatch = watchClose(conn, cancel)
+	sess.stopWatch = func() {}
 	return sess, nil
+}
+
+// writeHeader sends the upgrade answer; the client starts streaming (and,
+// for docker run, sends start) once it has read it. Calling it again is a
+// no-op.
+func (h *hijackSession) writeHeader() error {
+	if h.headerSent {
+		return nil
+	}
+	h.headerSent = true
+	if _, err := h.brw.WriteString(h.head); err != nil {
+		return err
+	}
+	if err := h.header.Write(h.brw); err != nil {
+		return err
+	}
+	if _, err := h.brw.WriteString("\r\n"); err != nil {
+		return err
+	}
+	if err := h.brw.Flush(); err != nil {
+		return err
+	}
+	h.stopWatch = watchClose(h.conn, h.cancel)
+	return nil
+}
+
+// failBeforeHeader answers a session that never started with a plain HTTP
+// error, as if it had not been hijacked.
+func (h *hijackSession) failBeforeHeader(err error) {
+	body, _ := json.Marshal(common.ErrorResponse{Message: errorMessage(err)})
+	status := statusFromError(err)
+	fmt.Fprintf(h.brw, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n", status, http.StatusText(status), len(body)+1)
+	_ = h.header.Write(h.brw)
+	fmt.Fprintf(h.brw, "\r\n%s\n", body)
+	_ = h.brw.Flush()
+	h.cancel()
+	h.conn.Close()
 }
 
 // bufferedPrefix returns only what br holds already, so reads after it go
@@ -136,7 +181,7 @@ func (s *server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 	tty := ctr.Config != nil && ctr.Config.Tty
 	useStdin, useStdout, useStderr := boolValue(r, "stdin"), boolValue(r, "stdout"), boolValue(r, "stderr")
 
-	sess, err := s.hijack(w, r, tty)
+	sess, err := s.takeOver(w, r, tty)
 	if err != nil {
 		return err
 	}
@@ -145,6 +190,9 @@ func (s *server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 		Stream:     boolValue(r, "stream"),
 		DetachKeys: r.URL.Query().Get("detachKeys"),
 		Requested:  requested,
+		// The client may send start as soon as it reads the answer, so the
+		// engine answers only once the attachment is registered.
+		Attached: sess.writeHeader,
 	}
 	if useStdin {
 		streams.Stdin = sess.stdin
@@ -158,6 +206,18 @@ func (s *server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 	err = s.backend.ContainerAttach(sess.ctx, id, streams)
 	if err != nil {
 		s.log.DebugContext(r.Context(), "attach ended", "container", id, "error", err)
+	}
+	if !sess.headerSent {
+		if err == nil {
+			// Nothing was registered nor streamed (e.g. stream=0, logs=0).
+			if werr := sess.writeHeader(); werr != nil {
+				sess.conn.Close()
+				return nil
+			}
+		} else {
+			sess.failBeforeHeader(err)
+			return nil
+		}
 	}
 	sess.finish(err)
 	return nil

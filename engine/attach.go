@@ -47,6 +47,9 @@ func (e *Engine) ContainerAttach(ctx context.Context, idOrName string, s AttachS
 		return err
 	}
 	if s.Logs {
+		if err := s.attached(); err != nil {
+			return err
+		}
 		if err := e.ContainerLogs(ctx, c.ID, LogsOptions{Stdout: s.Stdout != nil, Stderr: s.Stderr != nil, Tail: -1}, s.Stdout, s.Stderr); err != nil {
 			return err
 		}
@@ -58,7 +61,15 @@ func (e *Engine) ContainerAttach(ctx context.Context, idOrName string, s AttachS
 	if c.task != nil && c.running() {
 		t, since, exits := c.task, c.startingAt, c.exits
 		c.mu.Unlock()
-		err := t.Attach(ctx, s.Stdin, s.Stdout, s.Stderr)
+		stream, err := t.OpenAttach(ctx, s.Stdin, s.Stdout, s.Stderr)
+		if err == nil {
+			if err = s.attached(); err != nil {
+				return err
+			}
+			err = stream()
+		} else if aerr := s.attached(); aerr != nil {
+			return aerr
+		}
 		if err != nil && (errdefs.IsNotFound(err) || errdefs.IsUnavailable(err)) && ctx.Err() == nil {
 			// The process finished before this client reached its shim
 			// (docker run's attach can lose that race to a fast container):
@@ -75,6 +86,9 @@ func (e *Engine) ContainerAttach(ctx context.Context, idOrName string, s AttachS
 		// attach (docker run's attach racing a fast container): replay it.
 		since := c.startingAt
 		c.mu.Unlock()
+		if err := s.attached(); err != nil {
+			return err
+		}
 		return e.ContainerLogs(ctx, c.ID, LogsOptions{Stdout: s.Stdout != nil, Stderr: s.Stderr != nil, Since: since, Tail: -1}, s.Stdout, s.Stderr)
 	}
 	switch c.State.Status {
@@ -87,6 +101,12 @@ func (e *Engine) ContainerAttach(ctx context.Context, idOrName string, s AttachS
 	p := &pendingAttach{streams: s, ready: make(chan func() error, 1), failed: make(chan error, 1)}
 	c.attachQ = append(c.attachQ, p)
 	c.mu.Unlock()
+	if err := s.attached(); err != nil {
+		c.mu.Lock()
+		c.dropPendingAttach(p)
+		c.mu.Unlock()
+		return err
+	}
 	select {
 	case stream := <-p.ready:
 		return stream()
@@ -94,15 +114,29 @@ func (e *Engine) ContainerAttach(ctx context.Context, idOrName string, s AttachS
 		return err
 	case <-ctx.Done():
 		c.mu.Lock()
-		for i, q := range c.attachQ {
-			if q == p {
-				c.attachQ = append(c.attachQ[:i], c.attachQ[i+1:]...)
-				break
-			}
-		}
+		c.dropPendingAttach(p)
 		c.mu.Unlock()
 		return ctx.Err()
 	}
+}
+
+// dropPendingAttach forgets a waiting client; c.mu must be held.
+func (c *Container) dropPendingAttach(p *pendingAttach) {
+	for i, q := range c.attachQ {
+		if q == p {
+			c.attachQ = append(c.attachQ[:i], c.attachQ[i+1:]...)
+			return
+		}
+	}
+}
+
+// attached tells the caller the attachment is registered (see
+// AttachStreams.Attached).
+func (s AttachStreams) attached() error {
+	if s.Attached == nil {
+		return nil
+	}
+	return s.Attached()
 }
 
 // ContainerResize implements POST /containers/{id}/resize.

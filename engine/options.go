@@ -22,6 +22,10 @@ type AttachStreams struct {
 	// container can start and finish in between: a run that began after
 	// Requested is owed to this client, and is replayed from the log.
 	Requested time.Time
+	// Attached, if set, is called once the attachment is registered and
+	// before anything is written to Stdout/Stderr; the API answers the
+	// client's upgrade there. If it fails, the attach is abandoned.
+	Attached func() error
 }
 
 // LogsOptions mirror GET /containers/{id}/logs.

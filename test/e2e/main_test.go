@@ -35,6 +35,7 @@ type suite struct {
 	logPath      string // daemon stdout+stderr, appended across restarts
 	cgroupParent string // e.g. /wharf-e2e-1234, below every cgroup v1 hierarchy
 	bridge       string // the daemon's default bridge, never the host's wharf0
+	hadWharf0    bool   // whether the host had wharf0 before the suite ran
 	nftTable     string // the daemon's nftables table
 	// wharf-named links (veths "wv…", user-network bridges "wb-…") that
 	// existed before the suite started: another daemon's, never a leak.
@@ -126,6 +127,7 @@ func newSuite() (*suite, error) {
 		repo:         repo,
 	}
 	s.sock = filepath.Join(s.execRoot, "wharf.sock")
+	s.hadWharf0 = exec.Command("ip", "link", "show", "wharf0").Run() == nil
 	return s, nil
 }
 
@@ -364,6 +366,9 @@ func (s *suite) leakCheck() []string {
 		leaks = append(leaks, "runc state left: "+st)
 	}
 	leaks = append(leaks, s.networkLeaks()...)
+	if !s.hadWharf0 && exec.Command("ip", "link", "show", "wharf0").Run() == nil {
+		leaks = append(leaks, "the host's wharf0 bridge appeared: some test daemon ran without --bridge")
+	}
 	return leaks
 }
 

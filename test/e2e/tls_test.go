@@ -11,6 +11,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -90,9 +91,15 @@ func TestTCPWithMutualTLS(t *testing.T) {
 	logf, err := os.Create(filepath.Join(dir, "wharfd.log"))
 	require.NoError(t, err)
 	defer logf.Close()
+	// Its own bridge and nft table: a test daemon never touches the host's wharf0.
+	bridge, table := fmt.Sprintf("wtls%d", os.Getpid()%100000), fmt.Sprintf("wharf_e2e_tls_%d", os.Getpid())
+	t.Cleanup(func() {
+		_ = exec.Command("ip", "link", "delete", bridge).Run()
+		_ = exec.Command("nft", "delete", "table", "ip", table).Run()
+	})
 	d := exec.Command(filepath.Join(env.bin, "wharfd"),
 		"--root", filepath.Join(dir, "root"), "--exec-root", filepath.Join(dir, "run"),
-		"--cgroup-parent", env.cgroupParent,
+		"--cgroup-parent", env.cgroupParent, "--bridge", bridge, "--nft-table", table,
 		"-H", "tcp://"+addr, "--tlsverify",
 		"--tlscacert", filepath.Join(certs, "ca.pem"),
 		"--tlscert", filepath.Join(certs, "server-cert.pem"),
@@ -174,7 +181,8 @@ func TestPlainTCPRefused(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(env.bin, "wharfd"),
 		"--root", filepath.Join(dir, "root"), "--exec-root", filepath.Join(dir, "run"),
-		"--cgroup-parent", env.cgroupParent, "-H", "tcp://0.0.0.0:"+strconv.Itoa(freePort(t, "tcp")))
+		"--cgroup-parent", env.cgroupParent, "--bridge", env.bridge, "--nft-table", env.nftTable,
+		"-H", "tcp://0.0.0.0:"+strconv.Itoa(freePort(t, "tcp")))
 	out, err := cmd.CombinedOutput()
 	t.Logf("wharfd -H tcp://0.0.0.0:… →\n%s", indent("out", string(out)))
 	require.NoError(t, ctx.Err(), "the daemon started serving plain TCP on 0.0.0.0")
