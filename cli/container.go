@@ -217,21 +217,11 @@ func (t *OptionalTimeout) ptr() *int {
 
 func newStopCommand(c *CLI) *cobra.Command {
 	var o stopOptions
-	cmd := &cobra.Command{
-		Use:   "stop [OPTIONS] CONTAINER [CONTAINER...]",
-		Short: "Stop one or more running containers",
-		Args:  minArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			api, err := c.Client()
-			if err != nil {
-				return err
-			}
-			return forEach(c, args, func(n string) error {
-				_, err := api.ContainerStop(cmd.Context(), n, client.ContainerStopOptions{Signal: o.Signal, Timeout: o.Timeout.ptr()})
-				return err
-			})
-		},
-	}
+	cmd := newEachContainerCommand(c, "stop [OPTIONS]", "Stop one or more running containers",
+		func(ctx context.Context, api APIClient, name string) error {
+			_, err := api.ContainerStop(ctx, name, client.ContainerStopOptions{Signal: o.Signal, Timeout: o.Timeout.ptr()})
+			return err
+		})
 	cmd.Flags().StringVarP(&o.Signal, "signal", "s", "", "Signal to send to the container")
 	cmd.Flags().VarP(&o.Timeout, "time", "t", "Seconds to wait before killing the container")
 	cmd.Flags().Var(&o.Timeout, "timeout", "Seconds to wait before killing the container")
@@ -241,21 +231,11 @@ func newStopCommand(c *CLI) *cobra.Command {
 
 func newRestartCommand(c *CLI) *cobra.Command {
 	var o stopOptions
-	cmd := &cobra.Command{
-		Use:   "restart [OPTIONS] CONTAINER [CONTAINER...]",
-		Short: "Restart one or more containers",
-		Args:  minArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			api, err := c.Client()
-			if err != nil {
-				return err
-			}
-			return forEach(c, args, func(n string) error {
-				_, err := api.ContainerRestart(cmd.Context(), n, client.ContainerRestartOptions{Signal: o.Signal, Timeout: o.Timeout.ptr()})
-				return err
-			})
-		},
-	}
+	cmd := newEachContainerCommand(c, "restart [OPTIONS]", "Restart one or more containers",
+		func(ctx context.Context, api APIClient, name string) error {
+			_, err := api.ContainerRestart(ctx, name, client.ContainerRestartOptions{Signal: o.Signal, Timeout: o.Timeout.ptr()})
+			return err
+		})
 	cmd.Flags().StringVarP(&o.Signal, "signal", "s", "", "Signal to send to the container")
 	cmd.Flags().VarP(&o.Timeout, "time", "t", "Seconds to wait before killing the container")
 	return cmd
@@ -263,21 +243,11 @@ func newRestartCommand(c *CLI) *cobra.Command {
 
 func newKillCommand(c *CLI) *cobra.Command {
 	var o client.ContainerKillOptions
-	cmd := &cobra.Command{
-		Use:   "kill [OPTIONS] CONTAINER [CONTAINER...]",
-		Short: "Kill one or more running containers",
-		Args:  minArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			api, err := c.Client()
-			if err != nil {
-				return err
-			}
-			return forEach(c, args, func(n string) error {
-				_, err := api.ContainerKill(cmd.Context(), n, o)
-				return err
-			})
-		},
-	}
+	cmd := newEachContainerCommand(c, "kill [OPTIONS]", "Kill one or more running containers",
+		func(ctx context.Context, api APIClient, name string) error {
+			_, err := api.ContainerKill(ctx, name, o)
+			return err
+		})
 	cmd.Flags().StringVarP(&o.Signal, "signal", "s", "", "Signal to send to the container")
 	return cmd
 }
@@ -344,8 +314,9 @@ func newUnpauseCommand(c *CLI) *cobra.Command {
 		})
 }
 
-// newEachContainerCommand makes a flagless `VERB CONTAINER...` command that
-// applies do to each container, reporting each failure as docker does.
+// newEachContainerCommand makes a `VERB CONTAINER...` command that applies do
+// to each container, reporting each failure as docker does; callers add flags
+// that do reads. verb may carry "[OPTIONS]".
 func newEachContainerCommand(c *CLI, verb, short string, do func(ctx context.Context, api APIClient, name string) error) *cobra.Command {
 	return &cobra.Command{
 		Use:   verb + " CONTAINER [CONTAINER...]",

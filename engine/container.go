@@ -239,13 +239,13 @@ func statusText(c *Container, now time.Time) string {
 	st := c.State
 	switch st.Status {
 	case container.StateRunning:
-		return "Up " + humanDuration(now.Sub(st.StartedAt))
+		return "Up " + units.HumanDuration(now.Sub(st.StartedAt))
 	case container.StatePaused:
-		return "Up " + humanDuration(now.Sub(st.StartedAt)) + " (Paused)"
+		return "Up " + units.HumanDuration(now.Sub(st.StartedAt)) + " (Paused)"
 	case container.StateRestarting:
-		return fmt.Sprintf("Restarting (%d) %s ago", st.ExitCode, humanDuration(now.Sub(st.FinishedAt)))
+		return fmt.Sprintf("Restarting (%d) %s ago", st.ExitCode, units.HumanDuration(now.Sub(st.FinishedAt)))
 	case container.StateExited:
-		return fmt.Sprintf("Exited (%d) %s ago", st.ExitCode, humanDuration(now.Sub(st.FinishedAt)))
+		return fmt.Sprintf("Exited (%d) %s ago", st.ExitCode, units.HumanDuration(now.Sub(st.FinishedAt)))
 	case container.StateCreated:
 		return "Created"
 	case container.StateRemoving:
@@ -390,9 +390,4 @@ func validateFilters(f Filters, allowed ...string) error {
 		}
 	}
 	return nil
-}
-
-// humanDuration matches go-units' HumanDuration, which docker uses.
-func humanDuration(d time.Duration) string {
-	return units.HumanDuration(d)
 }

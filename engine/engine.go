@@ -217,8 +217,6 @@ func (e *Engine) runtimeFor(name string) *runc.Runtime {
 func (e *Engine) containerDir(id string) string { return filepath.Join(e.cfg.Root, "containers", id) }
 func (e *Engine) stateDir(id string) string     { return filepath.Join(e.cfg.ExecRoot, "containers", id) }
 
-var errStopped = errors.New("engine stopped")
-
 var errInvalid = errdefs.ErrInvalidArgument
 
 // hasLiveTask reports whether container id exists and its process runs.

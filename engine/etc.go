@@ -16,7 +16,7 @@ func (e *Engine) writeEtcFiles(c *Container) error {
 	if c.HostConfig.NetworkMode.IsHost() {
 		hostname, _ = os.Hostname()
 	}
-	if err := writeFile(e.containerFile(c.ID, "hostname"), []byte(hostname+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(e.containerFile(c.ID, "hostname"), []byte(hostname+"\n"), 0o644); err != nil {
 		return err
 	}
 	var hosts bytes.Buffer
@@ -37,10 +37,10 @@ func (e *Engine) writeEtcFiles(c *Container) error {
 		}
 		fmt.Fprintf(&hosts, "%s\t%s\n", ip, name)
 	}
-	if err := writeFile(e.containerFile(c.ID, "hosts"), hosts.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(e.containerFile(c.ID, "hosts"), hosts.Bytes(), 0o644); err != nil {
 		return err
 	}
-	return writeFile(e.containerFile(c.ID, "resolv.conf"), resolvConf(c), 0o644)
+	return os.WriteFile(e.containerFile(c.ID, "resolv.conf"), resolvConf(c), 0o644)
 }
 
 // resolvConf derives the container's resolv.conf from the host's, dropping
@@ -92,10 +92,6 @@ func resolvConf(c *Container) []byte {
 		fmt.Fprintf(&b, "options %s\n", strings.Join(opts, " "))
 	}
 	return b.Bytes()
-}
-
-func writeFile(path string, data []byte, perm os.FileMode) error {
-	return os.WriteFile(path, data, perm)
 }
 
 // ensureEtcFiles rewrites the /etc files if any is missing or empty.

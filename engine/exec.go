@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/containerd/errdefs"
@@ -55,7 +56,7 @@ func (e *Engine) ExecCreate(ctx context.Context, idOrName string, req *container
 	e.execs[x.ID] = x
 	e.execMu.Unlock()
 	c.ExecIDs = append(c.ExecIDs, x.ID)
-	e.events.publish(events.ContainerEventType, events.Action("exec_create: "+joinArgs(req.Cmd)), c.ID, e.containerAttrs(c))
+	e.events.publish(events.ContainerEventType, events.Action("exec_create: "+strings.Join(req.Cmd, " ")), c.ID, e.containerAttrs(c))
 	return x.ID, nil
 }
 
@@ -146,7 +147,7 @@ func (e *Engine) ExecStart(ctx context.Context, execID string, detach bool, s At
 	x.mu.Lock()
 	x.Running, x.Pid, x.task = true, task.Pid(), task
 	x.mu.Unlock()
-	e.events.publish(events.ContainerEventType, events.Action("exec_start: "+joinArgs(x.Config.Cmd)), c.ID, e.containerAttrs(c))
+	e.events.publish(events.ContainerEventType, events.Action("exec_start: "+strings.Join(x.Config.Cmd, " ")), c.ID, e.containerAttrs(c))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -256,15 +257,4 @@ func (e *Engine) ExecResize(ctx context.Context, execID string, height, width ui
 		return fmt.Errorf("exec %s is not running: %w", execID, errdefs.ErrConflict)
 	}
 	return t.Resize(ctx, uint16(width), uint16(height))
-}
-
-func joinArgs(a []string) string {
-	out := ""
-	for i, s := range a {
-		if i > 0 {
-			out += " "
-		}
-		out += s
-	}
-	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path"
 	"strings"
 
 	"github.com/containerd/errdefs"
@@ -72,7 +73,7 @@ func matchImage(s imagetypes.Summary, f Filters) bool {
 }
 
 func globMatch(pattern, s string) bool {
-	ok, err := pathMatch(pattern, s)
+	ok, err := path.Match(pattern, s)
 	return err == nil && ok
 }
 

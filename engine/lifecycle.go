@@ -90,7 +90,7 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 			if c.State.Status == container.StateRestarting {
 				c.State.Status = container.StateExited
 			}
-			e.save(c)
+			e.persist(c)
 			c.notify()
 			c.failPendingAttach(err)
 		}
@@ -487,17 +487,17 @@ func (e *Engine) stop(ctx context.Context, c *Container, signal string, timeout 
 			c.restartAt = nil
 		}
 		c.State.Status = container.StateExited
-		e.save(c)
+		e.persist(c)
 		c.notify()
 		c.mu.Unlock()
 		return nil
 	}
 	if !c.running() {
-		e.save(c)
+		e.persist(c)
 		c.mu.Unlock()
 		return nil
 	}
-	e.save(c)
+	e.persist(c)
 	if signal == "" {
 		signal = c.Config.StopSignal
 	}
@@ -560,7 +560,7 @@ func (e *Engine) ContainerKill(ctx context.Context, idOrName, signal string) err
 	if sig == syscall.SIGKILL || sig == syscall.SIGTERM || sig == syscall.SIGINT {
 		// Docker treats a kill like a stop: the restart policy no longer applies.
 		c.ManuallyStopped = true
-		e.save(c)
+		e.persist(c)
 	}
 	before := c.exits
 	c.mu.Unlock()
@@ -684,11 +684,11 @@ func (e *Engine) remove(c *Container, removeVolumes bool) error {
 	}
 	c.State.Status = container.StateRemoving
 	// Persist the intent first: a crash part-way is finished at next start.
-	e.save(c)
+	e.persist(c)
 	c.notify()
 	if err := snapshot.Unmount(filepath.Join(e.stateDir(c.ID), "rootfs")); err != nil {
 		c.State.Status = container.StateDead
-		e.save(c)
+		e.persist(c)
 		c.mu.Unlock()
 		return fmt.Errorf("unmount rootfs of %s: %w", c.ID, err)
 	}
@@ -696,7 +696,7 @@ func (e *Engine) remove(c *Container, removeVolumes bool) error {
 	os.RemoveAll(e.containerDir(c.ID))
 	if err := e.snaps.Remove(ctx, c.ID); err != nil && !errdefs.IsNotFound(err) {
 		c.State.Status = container.StateDead
-		e.save(c)
+		e.persist(c)
 		c.mu.Unlock()
 		return fmt.Errorf("remove rootfs of %s: %w", c.ID, err)
 	}
@@ -814,4 +814,13 @@ func (e *Engine) ContainerWait(ctx context.Context, idOrName string, cond contai
 		}
 	}()
 	return out, nil
+}
+
+// persist saves c where the caller cannot undo what already happened (the
+// process stopped, the runtime was told): a failure is logged, not returned.
+// c.mu must be held.
+func (e *Engine) persist(c *Container) {
+	if err := e.save(c); err != nil {
+		e.log.Error("persist container state", "id", c.ID, "err", err)
+	}
 }

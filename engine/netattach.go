@@ -159,12 +159,12 @@ func (e *Engine) writeNetworkEtc(c *Container) error {
 			break
 		}
 	}
-	if err := writeFile(e.containerFile(c.ID, "hosts"), hosts.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(e.containerFile(c.ID, "hosts"), hosts.Bytes(), 0o644); err != nil {
 		return err
 	}
 	if len(c.HostConfig.DNS) == 0 && len(c.HostConfig.DNSSearch) == 0 && len(c.HostConfig.DNSOptions) == 0 {
 		if rc := e.nets.ResolvConf(c.ID); len(rc) > 0 {
-			return writeFile(e.containerFile(c.ID, "resolv.conf"), rc, 0o644)
+			return os.WriteFile(e.containerFile(c.ID, "resolv.conf"), rc, 0o644)
 		}
 	}
 	return nil

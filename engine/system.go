@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/system"
 	"github.com/moby/moby/api/types/volume"
+	digest "github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 )
 
@@ -72,10 +74,7 @@ func (e *Engine) Info(ctx context.Context) (system.Info, error) {
 		Name:               hostname,
 		Labels:             []string{},
 		ServerVersion:      Version,
-		Runtimes: map[string]system.RuntimeWithStatus{
-			"runc": {Runtime: system.Runtime{Path: "runc"}},
-			"crun": {Runtime: system.Runtime{Path: "crun"}},
-		},
+		Runtimes:           installedRuntimes(),
 		DefaultRuntime:     rtName,
 		LiveRestoreEnabled: true,
 		Isolation:          "",
@@ -122,7 +121,7 @@ func (e *Engine) DiskUsage(ctx context.Context) (system.DiskUsage, error) {
 	imgUse := &imagetypes.DiskUsage{Items: sums, TotalCount: int64(len(sums))}
 	for i, s := range sums {
 		imgUse.TotalSize += s.Size
-		if e.imageInUse(digestOf(s.ID)) {
+		if e.imageInUse(digest.Digest(s.ID)) {
 			imgUse.ActiveCount++
 			sums[i].Containers = 1
 		} else {
@@ -199,6 +198,17 @@ func (e *Engine) ContainerPrune(ctx context.Context, filters Filters) (container
 			rep.SpaceReclaimed += uint64(size)
 		}
 	}
-	e.events.publish(events.ContainerEventType, events.ActionPrune, "", map[string]string{"reclaimed": itoa(int(rep.SpaceReclaimed))})
+	e.events.publish(events.ContainerEventType, events.ActionPrune, "", map[string]string{"reclaimed": strconv.FormatUint(rep.SpaceReclaimed, 10)})
 	return rep, nil
+}
+
+// installedRuntimes lists the OCI runtimes found on PATH, as docker info shows them.
+func installedRuntimes() map[string]system.RuntimeWithStatus {
+	out := map[string]system.RuntimeWithStatus{}
+	for _, name := range []string{"runc", "crun"} {
+		if p, err := exec.LookPath(name); err == nil {
+			out[name] = system.RuntimeWithStatus{Runtime: system.Runtime{Path: p}}
+		}
+	}
+	return out
 }

@@ -3,20 +3,12 @@ package engine
 import (
 	"fmt"
 	"os"
-	"path"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/containerd/errdefs"
-	digest "github.com/opencontainers/go-digest"
 )
-
-var pathMatch = path.Match
-
-func itoa(n int) string { return strconv.Itoa(n) }
-
-func digestOf(id string) digest.Digest { return digest.Digest(id) }
 
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
