@@ -109,6 +109,13 @@ func TestNotFoundAndNotImplemented(t *testing.T) {
 	}
 }
 
+func TestEventsRejectsUnknownFilter(t *testing.T) {
+	f := newFake()
+	rec := do(New(f), "GET", `/events?filters={"nope":{"x":true}}`, nil)
+	assert.Equal(t, http.StatusBadRequest, rec.Code)
+	assert.Contains(t, errorBody(t, rec), "invalid filter 'nope'")
+}
+
 func TestNetworkRoutes(t *testing.T) {
 	f := newFake()
 	h := New(f)

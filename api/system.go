@@ -118,6 +118,11 @@ func (s *server) systemEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	for k := range f {
+		if !eventFilterKeys[k] {
+			return fmt.Errorf("invalid filter '%s': %w", k, errdefs.ErrInvalidArgument)
+		}
+	}
 	ctx, cancel := streamContext(r)
 	defer cancel()
 
@@ -166,4 +171,11 @@ func (s *server) systemEvents(w http.ResponseWriter, r *http.Request) error {
 			return nil
 		}
 	}
+}
+
+// eventFilterKeys are the filters docker's /events accepts.
+var eventFilterKeys = map[string]bool{
+	"config": true, "container": true, "daemon": true, "event": true, "image": true, "label": true,
+	"network": true, "node": true, "plugin": true, "scope": true, "secret": true, "service": true,
+	"type": true, "volume": true,
 }
