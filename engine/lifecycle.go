@@ -19,7 +19,6 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
-	"wharf.io/wharf/internal/atomicfile"
 	"wharf.io/wharf/internal/ids"
 	"wharf.io/wharf/runtime/shim"
 	"wharf.io/wharf/runtime/spec"
@@ -120,7 +119,10 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.WriteFile(filepath.Join(sd, "config.json"), b, 0o600); err != nil {
+	// The bundle lives in the runtime state directory and is written anew
+	// at every start: nothing to gain from an fsync (~1 ms here), which
+	// only matters across a host crash, after which no container runs.
+	if err := os.WriteFile(filepath.Join(sd, "config.json"), b, 0o600); err != nil {
 		return err
 	}
 	rt := e.runtimeFor(c.HostConfig.Runtime)
@@ -273,7 +275,13 @@ func hasEnv(env []string, key string) bool {
 // delete`: its state and cgroups) and the network release run in the
 // background, off the exit → wait → remove path; a later start, and network
 // removal, wait for them (see awaitRuntimeDelete).
-func (e *Engine) teardown(c *Container) {
+func (e *Engine) teardown(c *Container) { e.teardownThen(c, nil) }
+
+// teardownThen is teardown with the runtime's deletion and the network
+// release held back until after is closed (nil: start them at once). An
+// auto-removed container's client waits for the removal, and `runc delete`
+// — a whole Go program — competing with it for two CPUs only delays it.
+func (e *Engine) teardownThen(c *Container, after <-chan struct{}) {
 	sd := e.stateDir(c.ID)
 	if err := snapshot.Unmount(filepath.Join(sd, "rootfs")); err != nil {
 		// Never RemoveAll through a live mount: that would delete the
@@ -293,6 +301,9 @@ func (e *Engine) teardown(c *Container) {
 	e.relMu.Unlock()
 	go func() {
 		defer e.wg.Done()
+		if after != nil {
+			<-after
+		}
 		defer func() {
 			e.relMu.Lock()
 			if e.releasing[id] == done {
@@ -352,7 +363,13 @@ func (e *Engine) handleExit(c *Container, t *shim.Task, exit shim.Exit) {
 	c.task = nil
 	ran := exit.ExitedAt.Sub(c.State.StartedAt)
 	t0 := time.Now()
-	e.teardown(c)
+	removed := make(chan struct{}) // closed once an auto-remove is done
+	defer close(removed)
+	if c.HostConfig.AutoRemove {
+		e.teardownThen(c, removed)
+	} else {
+		e.teardown(c)
+	}
 	e.log.Debug("exit: teardown", "id", c.ID, "took", time.Since(t0), "since-exit", time.Since(exit.ExitedAt))
 	if exit.ExitedAt.IsZero() {
 		exit.ExitedAt = time.Now()
@@ -380,14 +397,20 @@ func (e *Engine) handleExit(c *Container, t *shim.Task, exit shim.Exit) {
 		c.State.Status = container.StateRestarting
 		e.scheduleRestart(c, c.backoff)
 	}
-	if err := e.save(c); err != nil {
-		e.log.Error("persist exit", "id", c.ID, "err", err)
+	autoRemove := c.HostConfig.AutoRemove && !restart
+	// A container about to be auto-removed skips recording its exit: its
+	// record is deleted a moment later, and if the daemon dies in between,
+	// the next start finds the record still "running" with the process
+	// gone, and handles the exit (and the removal) again.
+	if !autoRemove {
+		if err := e.save(c); err != nil {
+			e.log.Error("persist exit", "id", c.ID, "err", err)
+		}
 	}
 	c.notify()
-	autoRemove := c.HostConfig.AutoRemove && !restart
 	c.mu.Unlock()
 	if autoRemove {
-		if err := e.remove(c, true); err != nil {
+		if err := e.removeStopped(c, true, false); err != nil {
 			e.log.Error("auto-remove", "id", c.ID, "err", err)
 		}
 	}
@@ -676,6 +699,14 @@ func (e *Engine) ContainerRemove(ctx context.Context, idOrName string, force, re
 
 // remove deletes a stopped container and everything it owns.
 func (e *Engine) remove(c *Container, removeVolumes bool) error {
+	return e.removeStopped(c, removeVolumes, true)
+}
+
+// removeStopped is remove; recordIntent persists the "removing" state
+// first, so that a crash part-way is finished at the next start. Callers
+// whose stored record already leads there (an auto-removed container whose
+// exit was never recorded) skip that write.
+func (e *Engine) removeStopped(c *Container, removeVolumes, recordIntent bool) error {
 	ctx := context.Background()
 	c.mu.Lock()
 	if c.removed {
@@ -683,8 +714,9 @@ func (e *Engine) remove(c *Container, removeVolumes bool) error {
 		return nil
 	}
 	c.State.Status = container.StateRemoving
-	// Persist the intent first: a crash part-way is finished at next start.
-	e.persist(c)
+	if recordIntent {
+		e.persist(c)
+	}
 	c.notify()
 	if err := snapshot.Unmount(filepath.Join(e.stateDir(c.ID), "rootfs")); err != nil {
 		c.State.Status = container.StateDead

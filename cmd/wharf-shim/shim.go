@@ -544,30 +544,15 @@ func oomKilled(bundle string) bool {
 	return false
 }
 
-// writeFileAtomic is internal/atomicfile, which the shim may not import.
+// writeFileAtomic replaces name whole (write, then rename) so the daemon
+// never reads half a record. It does not fsync: the shim's records live in
+// the runtime state directory and describe processes, which a host crash
+// ends anyway; against a daemon's kill -9 the page cache is enough, and an
+// fsync on the exit path delays every `run --rm` by a millisecond or more.
 func writeFileAtomic(name string, data []byte) error {
 	tmp := name + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, name); err != nil {
-		return err
-	}
-	if d, err := os.Open("."); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return os.Rename(tmp, name)
 }

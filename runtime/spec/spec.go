@@ -182,6 +182,7 @@ func Generate(o Options) (*specs.Spec, error) {
 			if s.Linux.Seccomp, err = seccomp.GetDefaultProfile(s); err != nil {
 				return nil, fmt.Errorf("default seccomp profile: %w", err)
 			}
+			dropUnreachableArches(s.Linux.Seccomp)
 		}
 	}
 	return s, nil
