@@ -1,0 +1,196 @@
+package agent
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/api/types/swarm"
+)
+
+// Labels Docker sets on every task container.
+const (
+	LabelNodeID      = "com.docker.swarm.node.id"
+	LabelServiceID   = "com.docker.swarm.service.id"
+	LabelServiceName = "com.docker.swarm.service.name"
+	LabelTask        = "com.docker.swarm.task"
+	LabelTaskID      = "com.docker.swarm.task.id"
+	LabelTaskName    = "com.docker.swarm.task.name"
+)
+
+// Assignment is a task handed to this node, with what running it needs
+// beyond the task itself.
+type Assignment struct {
+	Task        swarm.Task
+	ServiceName string
+	// Ports are the service's published ports in host mode: this node
+	// binds them for the task (ingress ports are the routing mesh's).
+	Ports []swarm.PortConfig
+	// Secrets and Configs hold the referenced objects' data by ID.
+	Secrets map[string][]byte
+	Configs map[string][]byte
+}
+
+// TaskName is Docker's name for a task and its container:
+// <service>.<slot>.<task ID>, or <service>.<node ID>.<task ID> for a
+// global service.
+func TaskName(serviceName string, t *swarm.Task) string {
+	place := strconv.Itoa(t.Slot)
+	if t.Slot == 0 {
+		place = t.NodeID
+	}
+	return serviceName + "." + place + "." + t.ID
+}
+
+// fileMount is a secret or config the agent writes to disk and binds
+// read-only into the container.
+type fileMount struct {
+	Source, Target string
+	Data           []byte
+	UID, GID       int
+	Mode           os.FileMode
+}
+
+// containerFor translates an assignment into the container create request
+// the engine runs, plus the files (secrets, configs) to write before it
+// starts; fileDir is where this task's files go.
+func containerFor(a *Assignment, nodeID, fileDir string) (string, *container.CreateRequest, []fileMount, error) {
+	t := &a.Task
+	cs := t.Spec.ContainerSpec
+	if cs == nil {
+		return "", nil, nil, fmt.Errorf("task %s has no container spec", t.ID)
+	}
+	name := TaskName(a.ServiceName, t)
+	labels := map[string]string{}
+	for k, v := range cs.Labels {
+		labels[k] = v
+	}
+	labels[LabelNodeID] = nodeID
+	labels[LabelServiceID] = t.ServiceID
+	labels[LabelServiceName] = a.ServiceName
+	labels[LabelTask] = ""
+	labels[LabelTaskID] = t.ID
+	labels[LabelTaskName] = name
+
+	cfg := &container.Config{
+		Image: cs.Image, Labels: labels, Env: cs.Env, Cmd: cs.Args, Entrypoint: cs.Command,
+		WorkingDir: cs.Dir, User: cs.User, Hostname: cs.Hostname, Tty: cs.TTY, OpenStdin: cs.OpenStdin,
+		StopSignal: cs.StopSignal, Healthcheck: cs.Healthcheck,
+	}
+	if cs.StopGracePeriod != nil {
+		secs := int(cs.StopGracePeriod.Seconds())
+		cfg.StopTimeout = &secs
+	}
+	hc := &container.HostConfig{
+		Mounts: append([]mount.Mount(nil), cs.Mounts...), ReadonlyRootfs: cs.ReadOnly,
+		CapAdd: cs.CapabilityAdd, CapDrop: cs.CapabilityDrop, Sysctls: cs.Sysctls, Init: cs.Init,
+		GroupAdd: cs.Groups, OomScoreAdj: int(cs.OomScoreAdj),
+		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled}, // the orchestrator restarts tasks
+	}
+	for _, u := range cs.Ulimits {
+		hc.Ulimits = append(hc.Ulimits, u)
+	}
+	for _, h := range cs.Hosts {
+		// swarm keeps hosts(5) lines ("IP name aliases…"); the engine
+		// takes docker's "name:IP".
+		f := strings.Fields(h)
+		for _, n := range f[min(1, len(f)):] {
+			hc.ExtraHosts = append(hc.ExtraHosts, n+":"+f[0])
+		}
+	}
+	if d := cs.DNSConfig; d != nil {
+		hc.DNS, hc.DNSSearch, hc.DNSOptions = nil, d.Search, d.Options
+		for _, ns := range d.Nameservers {
+			hc.DNS = append(hc.DNS, ns)
+		}
+	}
+	if r := t.Spec.Resources; r != nil && r.Limits != nil {
+		hc.NanoCPUs, hc.Memory = r.Limits.NanoCPUs, r.Limits.MemoryBytes
+		if r.Limits.Pids > 0 {
+			p := r.Limits.Pids
+			hc.PidsLimit = &p
+		}
+	}
+	for _, p := range a.Ports {
+		if p.PublishMode != swarm.PortConfigPublishModeHost {
+			continue
+		}
+		proto := string(p.Protocol)
+		if proto == "" {
+			proto = "tcp"
+		}
+		port, err := network.ParsePort(fmt.Sprintf("%d/%s", p.TargetPort, proto))
+		if err != nil {
+			return "", nil, nil, fmt.Errorf("task %s: port %d/%s: %w", t.ID, p.TargetPort, proto, err)
+		}
+		if cfg.ExposedPorts == nil {
+			cfg.ExposedPorts, hc.PortBindings = network.PortSet{}, network.PortMap{}
+		}
+		cfg.ExposedPorts[port] = struct{}{}
+		hostPort := ""
+		if p.PublishedPort != 0 {
+			hostPort = strconv.Itoa(int(p.PublishedPort))
+		}
+		hc.PortBindings[port] = append(hc.PortBindings[port], network.PortBinding{HostPort: hostPort})
+	}
+
+	var files []fileMount
+	for _, ref := range cs.Secrets {
+		if ref == nil || ref.File == nil {
+			continue
+		}
+		data, ok := a.Secrets[ref.SecretID]
+		if !ok {
+			return "", nil, nil, fmt.Errorf("secret %s (%s) is not available to task %s", ref.SecretName, ref.SecretID, t.ID)
+		}
+		target := ref.File.Name
+		if !path.IsAbs(target) {
+			target = path.Join("/run/secrets", target)
+		}
+		files = append(files, fileTarget(fileDir, "secret-"+ref.SecretID, target, data, ref.File.UID, ref.File.GID, ref.File.Mode))
+	}
+	for _, ref := range cs.Configs {
+		if ref == nil || ref.File == nil {
+			continue
+		}
+		data, ok := a.Configs[ref.ConfigID]
+		if !ok {
+			return "", nil, nil, fmt.Errorf("config %s (%s) is not available to task %s", ref.ConfigName, ref.ConfigID, t.ID)
+		}
+		target := ref.File.Name
+		if !path.IsAbs(target) {
+			target = path.Join("/", target)
+		}
+		files = append(files, fileTarget(fileDir, "config-"+ref.ConfigID, target, data, ref.File.UID, ref.File.GID, ref.File.Mode))
+	}
+	for _, f := range files {
+		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: f.Source, Target: f.Target, ReadOnly: true})
+	}
+
+	nc := &network.NetworkingConfig{}
+	for i, n := range t.Spec.Networks {
+		if i == 0 {
+			hc.NetworkMode = container.NetworkMode(n.Target)
+		}
+		if nc.EndpointsConfig == nil {
+			nc.EndpointsConfig = map[string]*network.EndpointSettings{}
+		}
+		nc.EndpointsConfig[n.Target] = &network.EndpointSettings{Aliases: n.Aliases}
+	}
+	return name, &container.CreateRequest{Config: cfg, HostConfig: hc, NetworkingConfig: nc}, files, nil
+}
+
+func fileTarget(dir, name, target string, data []byte, uid, gid string, mode os.FileMode) fileMount {
+	u, _ := strconv.Atoi(uid)
+	g, _ := strconv.Atoi(gid)
+	if mode == 0 {
+		mode = 0o444
+	}
+	return fileMount{Source: filepath.Join(dir, name), Target: target, Data: data, UID: u, GID: g, Mode: mode}
+}
