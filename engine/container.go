@@ -67,6 +67,8 @@ type Container struct {
 	// startingAt is taken just before the process of the current run is
 	// started: every log record of this run is at or after it.
 	startingAt time.Time
+	// health is the HEALTHCHECK's state; nil without one.
+	health *healthMonitor
 }
 
 // notify wakes everybody waiting for a state change; c.mu must be held.
@@ -200,6 +202,7 @@ func (e *Engine) ContainerInspect(ctx context.Context, idOrName string, size boo
 			Error:      st.Error,
 			StartedAt:  dockerTime(st.StartedAt),
 			FinishedAt: dockerTime(st.FinishedAt),
+			Health:     c.healthState(),
 		},
 		Image:          c.ImageID,
 		ResolvConfPath: e.containerFile(c.ID, "resolv.conf"),
@@ -239,7 +242,7 @@ func statusText(c *Container, now time.Time) string {
 	st := c.State
 	switch st.Status {
 	case container.StateRunning:
-		return "Up " + units.HumanDuration(now.Sub(st.StartedAt))
+		return "Up " + units.HumanDuration(now.Sub(st.StartedAt)) + c.healthSuffix()
 	case container.StatePaused:
 		return "Up " + units.HumanDuration(now.Sub(st.StartedAt)) + " (Paused)"
 	case container.StateRestarting:
@@ -372,7 +375,8 @@ func (e *Engine) matchContainer(c *Container, f Filters) bool {
 		anyOf("network", func(v string) bool {
 			_, ok := c.Networks[v]
 			return ok || string(c.HostConfig.NetworkMode) == v
-		})
+		}) &&
+		anyOf("health", func(v string) bool { return c.healthStatus() == v })
 }
 
 // validateFilters rejects unknown filter keys with docker's message.

@@ -162,6 +162,7 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 	e.events.publish(events.ContainerEventType, events.ActionStart, c.ID, e.containerAttrs(c))
 	e.wg.Add(1)
 	go e.monitor(c, task)
+	e.startHealth(c)
 	return nil
 }
 
@@ -361,6 +362,7 @@ func (e *Engine) handleExit(c *Container, t *shim.Task, exit shim.Exit) {
 	// Attach streams may still be draining the last output from the shim,
 	// which closes them itself once everything is sent: just let go.
 	c.task = nil
+	e.stopHealth(c)
 	ran := exit.ExitedAt.Sub(c.State.StartedAt)
 	t0 := time.Now()
 	removed := make(chan struct{}) // closed once an auto-remove is done

@@ -31,6 +31,9 @@ func (e *Engine) restore(ctx context.Context) error {
 				c.task = t
 				e.wg.Add(1)
 				go e.monitor(c, t)
+				c.mu.Lock()
+				e.startHealth(c)
+				c.mu.Unlock()
 				continue
 			}
 			exit, rerr := shim.ReadExit(e.stateDir(c.ID))

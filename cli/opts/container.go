@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/containerd/errdefs"
 	units "github.com/docker/go-units"
@@ -49,6 +50,14 @@ type ContainerOptions struct {
 	AutoRemove  bool
 	StopSignal  string
 	StopTimeout OptionalInt
+
+	HealthCmd           string
+	HealthInterval      time.Duration
+	HealthTimeout       time.Duration
+	HealthStartPeriod   time.Duration
+	HealthStartInterval time.Duration
+	HealthRetries       int
+	NoHealthcheck       bool
 
 	Labels     []string
 	LabelFiles []string
@@ -141,6 +150,9 @@ func (o *ContainerOptions) Parse(image string, cmd []string, env Environment) (*
 	}
 	// docker closes the container's stdin when the one attached client goes away.
 	cfg.StdinOnce = cfg.OpenStdin && cfg.AttachStdin
+	if cfg.Healthcheck, err = o.healthcheck(); err != nil {
+		return nil, err
+	}
 	if o.Entrypoint.IsSet {
 		if o.Entrypoint.Value == "" {
 			cfg.Entrypoint = []string{""} // explicitly reset the image's entrypoint
@@ -462,4 +474,35 @@ func securityOpt(s string, env Environment) (string, error) {
 		return "", invalidArg("seccomp profile %s: %v", v, err)
 	}
 	return "seccomp=" + buf.String(), nil
+}
+
+// healthcheck builds the HEALTHCHECK override from the --health-* flags
+// (nil: keep the image's), with docker's validation.
+func (o *ContainerOptions) healthcheck() (*container.HealthConfig, error) {
+	set := o.HealthCmd != "" || o.HealthInterval != 0 || o.HealthTimeout != 0 || o.HealthStartPeriod != 0 ||
+		o.HealthStartInterval != 0 || o.HealthRetries != 0
+	if o.NoHealthcheck {
+		if set {
+			return nil, invalidArg("--no-healthcheck conflicts with --health-* options")
+		}
+		return &container.HealthConfig{Test: []string{"NONE"}}, nil
+	}
+	if !set {
+		return nil, nil
+	}
+	for name, d := range map[string]time.Duration{"--health-interval": o.HealthInterval, "--health-timeout": o.HealthTimeout,
+		"--health-start-period": o.HealthStartPeriod, "--health-start-interval": o.HealthStartInterval} {
+		if d < 0 {
+			return nil, invalidArg("%s cannot be negative", name)
+		}
+	}
+	if o.HealthRetries < 0 {
+		return nil, invalidArg("--health-retries cannot be negative")
+	}
+	hc := &container.HealthConfig{Interval: o.HealthInterval, Timeout: o.HealthTimeout, StartPeriod: o.HealthStartPeriod,
+		StartInterval: o.HealthStartInterval, Retries: o.HealthRetries}
+	if o.HealthCmd != "" {
+		hc.Test = []string{"CMD-SHELL", o.HealthCmd}
+	}
+	return hc, nil
 }
