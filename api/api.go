@@ -231,11 +231,10 @@ func (s *server) routes() {
 	s.imageRoutes()
 	s.volumeRoutes()
 	s.networkRoutes()
+	s.buildRoutes()
 
 	for prefix, what := range map[string]string{
 		"/auth":              "registry login",
-		"/build":             "image build",
-		"/build/":            "image build",
 		"/session":           "build sessions",
 		"/grpc":              "build sessions",
 		"/commit":            "container commit",

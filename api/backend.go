@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 
+	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
@@ -11,6 +12,7 @@ import (
 	"github.com/moby/moby/api/types/system"
 	"github.com/moby/moby/api/types/volume"
 
+	"wharf.io/wharf/builder"
 	"wharf.io/wharf/engine"
 )
 
@@ -113,4 +115,14 @@ type Backend interface {
 	VolumeBackend
 	SystemBackend
 	NetworkBackend
+}
+
+// BuildBackend is what the /build routes need. The engine implements it;
+// a Backend without it answers /build with NotImplemented.
+type BuildBackend interface {
+	// Build reads the context (a tar, maybe compressed, or a bare
+	// Dockerfile) from src and writes docker JSON messages to out. An
+	// error it returns has not been written to out.
+	Build(ctx context.Context, src io.Reader, opts builder.Options, out io.Writer) (imageID string, err error)
+	BuildPrune(ctx context.Context, all bool) (build.CachePruneReport, error)
 }

@@ -253,9 +253,9 @@ func addCommands(root *cobra.Command, c *CLI) {
 		newRunCommand(c), newExecCommand(c), newPsCommand(c), newImagesCommand(c),
 		newVersionCommand(c), newInfoCommand(c),
 	}
-	management := []*cobra.Command{newContainerCommand(c), newImageCommand(c), newNetworkCommand(c), newVolumeCommand(c), newSystemCommand(c)}
+	management := []*cobra.Command{newContainerCommand(c), newImageCommand(c), newNetworkCommand(c), newVolumeCommand(c), newSystemCommand(c), newBuilderCommand(c)}
 	commands := []*cobra.Command{
-		newAttachCommand(c), newCreateCommand(c), newEventsCommand(c), newHistoryCommand(c),
+		newAttachCommand(c), newBuildCommand(c), newCreateCommand(c), newEventsCommand(c), newHistoryCommand(c),
 		newImportCommand(c), newInspectCommand(c), newKillCommand(c), newLoadCommand(c),
 		newLogsCommand(c), newPauseCommand(c), newPortCommand(c), newRenameCommand(c), newRestartCommand(c),
 		newRmCommand(c), newRmiCommand(c), newSaveCommand(c), newStartCommand(c), newStatsCommand(c),

@@ -1,6 +1,7 @@
 #!/bin/bash
 # demo.sh walks through parts 1–2 of the Docker "Get Started" tutorial with
-# wharf: images, containers, logs, exec, save/load and volumes. Each step prints
+# wharf: images, containers, logs, exec, save/load, volumes and a Dockerfile
+# build (examples/friendlyhello, on a Debian base from contrib/mkimage/debian.sh). Each step prints
 # the command it runs (`+ wharf …`) and the walk-through stops at the first
 # failing step. It expects a running daemon (`make demo` starts one).
 #
@@ -25,7 +26,7 @@ step() {
 
 # quiet removes leftovers of an earlier, interrupted demo without noise.
 quiet() { "$@" >/dev/null 2>&1 || true; }
-quiet wharf rm -f web redis
+quiet wharf rm -f web redis friendlyhello-demo
 quiet wharf volume rm demo-data
 quiet wharf network rm demo-net
 
@@ -75,6 +76,20 @@ step 'wharf run --rm -v demo-data:/data busybox sh -c "date > /data/first-run"'
 step 'wharf run --rm -v demo-data:/data busybox cat /data/first-run'
 step 'wharf volume ls'
 step 'wharf volume rm demo-data'
+
+echo
+echo "== Part 2: build the tutorial's app from a Dockerfile (examples/friendlyhello)"
+quiet wharf rm -f friendlyhello-demo
+step "$here/mkimage/debian.sh | wharf import -c 'CMD [\"bash\"]' - debian:bookworm"
+step "cat $here/../examples/friendlyhello/Dockerfile"
+step "wharf build -t friendlyhello $here/../examples/friendlyhello"
+step "time wharf build -t friendlyhello $here/../examples/friendlyhello   # again: every step from the cache"
+step 'wharf image history friendlyhello'
+step 'wharf run -d --name friendlyhello-demo -p 4000:80 friendlyhello'
+step 'curl -s --retry 10 --retry-connrefused http://localhost:4000/; echo'
+step 'wharf rm -f friendlyhello-demo'
+step 'wharf rmi friendlyhello'
+step 'wharf builder prune -f'
 
 echo
 echo "demo finished: every step succeeded"
