@@ -92,5 +92,8 @@ func (s *Store) Commit(ctx context.Context, parent *Image, snapshotKey string, c
 		Layers:  append(append([]layerRecord{}, parentLayers...), layerRecord{Blob: diffID, MediaType: ocispec.MediaTypeImageLayer, DiffID: diffID, Size: size}),
 		Created: *cfg.Created,
 	}
+	if parent != nil {
+		rec.Parent = parent.ID
+	}
 	return s.storeConfig(ctx, rec, cfg, refs)
 }

@@ -39,6 +39,7 @@ func (s *Store) Derive(ctx context.Context, parent *Image, cfg dockerspec.Docker
 			return nil, notFound(string(parent.ID))
 		}
 		rec.Layers = append(rec.Layers, e.rec.Layers...)
+		rec.Parent = parent.ID
 		diffIDs = e.diffIDs()
 	}
 	now := time.Now().UTC()

@@ -57,15 +57,21 @@ func (s *Store) lastTagTime(e *entry) time.Time {
 	return last
 }
 
-// Summaries is `docker images` (GET /images/json). all is accepted for API
-// compatibility; wharf has no intermediate images to hide.
+// Summaries is `docker images` (GET /images/json). Without all it hides
+// intermediate images: untagged ones that other images were built on.
 func (s *Store) Summaries(ctx context.Context, all bool) ([]imagetypes.Summary, error) {
 	imgs, err := s.List(ctx)
 	if err != nil {
 		return nil, err
 	}
+	s.mu.RLock()
+	children := s.childCounts()
+	s.mu.RUnlock()
 	out := make([]imagetypes.Summary, 0, len(imgs))
 	for _, img := range imgs {
+		if !all && len(img.RepoTags) == 0 && len(img.RepoDigests) == 0 && children[img.ID] > 0 {
+			continue
+		}
 		var created int64
 		if c := img.Config.Created; c != nil {
 			created = c.Unix()
@@ -78,6 +84,7 @@ func (s *Store) Summaries(ctx context.Context, all bool) ([]imagetypes.Summary, 
 		}
 		out = append(out, imagetypes.Summary{
 			ID:          string(img.ID),
+			ParentID:    string(img.Parent),
 			RepoTags:    img.RepoTags,
 			RepoDigests: img.RepoDigests,
 			Created:     created,

@@ -15,10 +15,11 @@ import (
 // Remove is `docker rmi`. By name it removes that reference, and the image
 // with it when it was the last one (unless a container uses the image: then
 // Conflict, or with force just the untag). By ID it removes every reference
-// and the image: Conflict if a container uses it, or if its references span
-// several repositories and force is not set. Layers no other image uses are
-// removed too. noPrune is accepted for API compatibility: wharf keeps no
-// parent images to prune.
+// and the image: Conflict if a container uses it, if images were built on
+// it, or if its references span several repositories and force is not set.
+// Unless noPrune, the untagged parents it was built on (a build's
+// intermediate images) go too when nothing else needs them. Layers no other
+// image uses are removed.
 func (s *Store) Remove(ctx context.Context, refOrID string, force, noPrune bool, inUse func(id digest.Digest) bool) ([]imagetypes.DeleteResponse, error) {
 	s.layerMu.Lock()
 	defer s.layerMu.Unlock()
@@ -48,13 +49,56 @@ func (s *Store) Remove(ctx context.Context, refOrID string, force, noPrune bool,
 			return nil, errdefs.ErrConflict.WithMessage(fmt.Sprintf(
 				"conflict: unable to delete %s (cannot be forced) - image is being used by running container", shortID(id)))
 		}
+		if s.childCounts()[id] > 0 {
+			return nil, errdefs.ErrConflict.WithMessage(fmt.Sprintf(
+				"conflict: unable to delete %s (cannot be forced) - image has dependent child images", shortID(id)))
+		}
 		if !force && !singleRepository(refs) {
 			return nil, errdefs.ErrConflict.WithMessage(fmt.Sprintf(
 				"conflict: unable to delete %s (must be forced) - image is referenced in multiple repositories", shortID(id)))
 		}
 	}
-	resp, _, err := s.deleteImages(ctx, []*entry{e})
+	if ref != nil && s.childCounts()[id] > 0 {
+		// The last name of an image others were built on: it stays as
+		// their (now untagged) parent.
+		if err := s.untag(ref); err != nil {
+			return nil, err
+		}
+		return []imagetypes.DeleteResponse{{Untagged: FamiliarString(ref)}}, nil
+	}
+	victims := []*entry{e}
+	if !noPrune {
+		victims = append(victims, s.prunableParents(e, inUse)...)
+	}
+	resp, _, err := s.deleteImages(ctx, victims)
 	return resp, err
+}
+
+// childCounts maps each image ID to the number of images built on it.
+// Callers hold mu.
+func (s *Store) childCounts() map[digest.Digest]int {
+	n := map[digest.Digest]int{}
+	for _, e := range s.images {
+		if e.rec.Parent != "" {
+			n[e.rec.Parent]++
+		}
+	}
+	return n
+}
+
+// prunableParents walks up from e while the parent is untagged, unused and
+// has no other child: a build's intermediate images below a removed image.
+// Callers hold mu.
+func (s *Store) prunableParents(e *entry, inUse func(digest.Digest) bool) []*entry {
+	children := s.childCounts()
+	var out []*entry
+	for p := s.images[e.rec.Parent]; p != nil; p = s.images[p.rec.Parent] {
+		if len(s.refsOf(p.rec.ID)) > 0 || children[p.rec.ID] != 1 || (inUse != nil && inUse(p.rec.ID)) {
+			break
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // singleRepository reports whether refs all name the same repository, in
@@ -79,22 +123,33 @@ func (s *Store) untag(ref reference.Named) error {
 	return nil
 }
 
-// Prune is `docker image prune`: removes dangling images (no tags), or with
-// danglingOnly false every image no container uses, and their unused layers.
+// Prune is `docker image prune`: removes dangling images (no tags, and no
+// image built on them — a build's intermediate images stay while their
+// tagged child does), or with danglingOnly false every image no container
+// uses, and their unused layers. Parents go after their children.
 func (s *Store) Prune(ctx context.Context, danglingOnly bool, inUse func(digest.Digest) bool) (imagetypes.PruneReport, error) {
 	s.layerMu.Lock()
 	defer s.layerMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var victims []*entry
-	for id, e := range s.images {
-		if danglingOnly && len(s.refsOf(id)) > 0 {
-			continue
+	gone := map[digest.Digest]bool{}
+	children := s.childCounts()
+	for {
+		more := false
+		for id, e := range s.images {
+			if gone[id] || children[id] > 0 || (danglingOnly && len(s.refsOf(id)) > 0) || (inUse != nil && inUse(id)) {
+				continue
+			}
+			gone[id], more = true, true
+			victims = append(victims, e)
+			if p := e.rec.Parent; p != "" {
+				children[p]--
+			}
 		}
-		if inUse != nil && inUse(id) {
-			continue
+		if !more {
+			break
 		}
-		victims = append(victims, e)
 	}
 	sort.Slice(victims, func(i, j int) bool { return victims[i].rec.ID < victims[j].rec.ID })
 	report := imagetypes.PruneReport{ImagesDeleted: []imagetypes.DeleteResponse{}}

@@ -32,6 +32,7 @@ type Image struct {
 	Layers      []digest.Digest // layer blob digests as stored (manifest order)
 	Size        int64           // sum of unpacked layer sizes
 	Created     time.Time
+	Parent      digest.Digest // the image it was built on, if built here
 }
 
 // Buckets in the shared metadata database; all of ours start with "image".
@@ -54,6 +55,10 @@ type imageRecord struct {
 	ID      digest.Digest `json:"id"`
 	Layers  []layerRecord `json:"layers"`
 	Created time.Time     `json:"created"`
+	// Parent is the image this one was committed or built on (docker's
+	// parent chain of locally built images); empty for loaded, imported
+	// and pulled images.
+	Parent digest.Digest `json:"parent,omitempty"`
 }
 
 type tagRecord struct {
@@ -246,6 +251,7 @@ func (s *Store) image(e *entry) *Image {
 		ChainID:     e.chainID(),
 		Size:        e.size(),
 		Created:     e.rec.Created,
+		Parent:      e.rec.Parent,
 	}
 	for _, l := range e.rec.Layers {
 		img.Layers = append(img.Layers, l.Blob)

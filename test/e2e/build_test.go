@@ -301,6 +301,19 @@ func TestBuildStdinAndCache(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, id, string(b))
 
+	// The build's intermediate images are hidden from `images` (not from
+	// -a), and neither a dangling prune nor `images -f dangling=true`
+	// touches them: they are the cache.
+	parent := inspect(t, id, "{{.Id}}")
+	assert.NotContains(t, mustWharf(t, "images", "--no-trunc", "-q"), "<none>")
+	assert.Empty(t, strings.TrimSpace(mustWharf(t, "images", "-q", "--filter", "dangling=true")))
+	assert.Greater(t, len(lines(mustWharf(t, "images", "-a", "-q"))), len(lines(mustWharf(t, "images", "-q"))))
+	mustWharf(t, "image", "prune", "-f")
+	out, errOut, code = wharfIn(t, strings.NewReader(df), "build", "-t", tag, "-")
+	require.Equal(t, 0, code, errOut)
+	assert.Equal(t, 3, strings.Count(out, "Using cache"), "a dangling prune keeps the cache: %s", out)
+	assert.Equal(t, parent, inspect(t, tag, "{{.Id}}"))
+
 	// The cache survives a daemon restart.
 	env.killDaemon(syscall.SIGTERM, 15*time.Second)
 	require.NoError(t, env.startDaemon())
