@@ -232,16 +232,13 @@ func (s *server) routes() {
 	s.volumeRoutes()
 	s.networkRoutes()
 	s.buildRoutes()
+	s.swarmRoutes()
 
 	for prefix, what := range map[string]string{
 		"/auth":              "registry login",
 		"/session":           "build sessions",
 		"/grpc":              "build sessions",
 		"/commit":            "container commit",
-		"/swarm":             "swarm mode",
-		"/swarm/":            "swarm mode",
-		"/nodes":             "swarm mode",
-		"/nodes/":            "swarm mode",
 		"/services":          "swarm services",
 		"/services/":         "swarm services",
 		"/tasks":             "swarm tasks",

@@ -9,10 +9,12 @@ import (
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/api/types/system"
 	"github.com/moby/moby/api/types/volume"
 
 	"wharf.io/wharf/builder"
+	"wharf.io/wharf/cluster"
 	"wharf.io/wharf/engine"
 )
 
@@ -125,4 +127,22 @@ type BuildBackend interface {
 	// error it returns has not been written to out.
 	Build(ctx context.Context, src io.Reader, opts builder.Options, out io.Writer) (imageID string, err error)
 	BuildPrune(ctx context.Context, all bool) (build.CachePruneReport, error)
+}
+
+// SwarmBackend is what the /swarm and /nodes routes need. The engine
+// implements it; a Backend without it answers them with NotImplemented.
+type SwarmBackend interface {
+	SwarmInit(ctx context.Context, req swarm.InitRequest) (nodeID string, err error)
+	SwarmJoin(ctx context.Context, req swarm.JoinRequest) error
+	SwarmLeave(ctx context.Context, force bool) error
+	SwarmInspect(ctx context.Context) (swarm.Swarm, error)
+	// SwarmUpdate fails with Conflict when version is not the cluster's.
+	SwarmUpdate(ctx context.Context, version uint64, spec swarm.Spec, flags cluster.UpdateFlags) error
+	SwarmUnlockKey(ctx context.Context) (string, error)
+	SwarmUnlock(ctx context.Context, req swarm.UnlockRequest) error
+	NodeList(ctx context.Context, filters engine.Filters) ([]swarm.Node, error)
+	NodeInspect(ctx context.Context, idOrName string) (swarm.Node, error)
+	// NodeUpdate fails with Conflict when version is not the node's.
+	NodeUpdate(ctx context.Context, idOrName string, version uint64, spec swarm.NodeSpec) error
+	NodeRemove(ctx context.Context, idOrName string, force bool) error
 }

@@ -184,6 +184,7 @@ func printServerInfo(w io.Writer, i *system.Info) {
 	if i.CgroupVersion != "" {
 		p(" Cgroup Version: %s", i.CgroupVersion)
 	}
+	printSwarmInfo(w, i)
 	if len(i.Runtimes) > 0 {
 		names := make([]string, 0, len(i.Runtimes))
 		for n := range i.Runtimes {

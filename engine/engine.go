@@ -18,6 +18,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
 
+	"wharf.io/wharf/cluster"
 	"wharf.io/wharf/image"
 	"wharf.io/wharf/network"
 	"wharf.io/wharf/runtime/runc"
@@ -50,6 +51,8 @@ type Engine struct {
 	vols   *volume.Store
 	nets   *network.Manager
 	events *eventLog
+	// cluster is the swarm membership (engine/swarm.go).
+	cluster *cluster.Cluster
 
 	mu         sync.Mutex
 	containers map[string]*Container // by ID
@@ -135,6 +138,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if err := e.nets.Restore(ctx, e.hasLiveTask); err != nil {
 		return nil, fmt.Errorf("restore networks: %w", err)
 	}
+	e.newCluster(ctx)
 	ok = true
 	return e, nil
 }
@@ -148,6 +152,9 @@ func (e *Engine) Close() error {
 }
 
 func (e *Engine) close() error {
+	if e.cluster != nil {
+		e.cluster.Close()
+	}
 	e.cancel()
 	e.mu.Lock()
 	for _, c := range e.containers {

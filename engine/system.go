@@ -84,7 +84,7 @@ func (e *Engine) Info(ctx context.Context) (system.Info, error) {
 	info.Plugins.Volume = []string{"local"}
 	info.Plugins.Network = []string{"host", "null"}
 	info.Plugins.Log = []string{"json-file"}
-	info.Swarm.LocalNodeState = "inactive"
+	info.Swarm = e.swarmInfo(ctx)
 	return info, nil
 }
 
