@@ -233,16 +233,13 @@ func (s *server) routes() {
 	s.networkRoutes()
 	s.buildRoutes()
 	s.swarmRoutes()
+	s.serviceRoutes()
 
 	for prefix, what := range map[string]string{
 		"/auth":              "registry login",
 		"/session":           "build sessions",
 		"/grpc":              "build sessions",
 		"/commit":            "container commit",
-		"/services":          "swarm services",
-		"/services/":         "swarm services",
-		"/tasks":             "swarm tasks",
-		"/tasks/":            "swarm tasks",
 		"/secrets":           "swarm secrets",
 		"/secrets/":          "swarm secrets",
 		"/configs":           "swarm configs",

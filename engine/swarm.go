@@ -16,6 +16,7 @@ import (
 // leave --force` clears it.
 func (e *Engine) newCluster(ctx context.Context) {
 	e.cluster = cluster.New(cluster.Config{Root: e.cfg.Root, Logger: e.cfg.Logger, Describe: e.nodeDescription})
+	e.registerSwarmControllers()
 	if err := e.cluster.Restore(ctx); err != nil {
 		e.log.ErrorContext(ctx, "swarm membership not restored", "error", err)
 	}

@@ -1,0 +1,560 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/swarm"
+
+	"wharf.io/wharf/cluster/store"
+)
+
+// Swarm services, tasks, secrets and configs: the engine side of the
+// /services, /tasks, /secrets and /configs routes. Specs go into the cluster
+// store; the leader's controller and each node's agent do the rest.
+
+// serviceNameRE is docker's rule for service (and stack object) names.
+var serviceNameRE = regexp.MustCompile(`^[a-zA-Z0-9](?:[a-zA-Z0-9-_.]*[a-zA-Z0-9])?$`)
+
+func (e *Engine) clusterStore() (*store.Store, error) {
+	return e.cluster.Store()
+}
+
+// validateServiceSpec applies docker's checks at the API edge.
+func validateServiceSpec(spec *swarm.ServiceSpec) error {
+	if spec.Name == "" {
+		return fmt.Errorf("name must be valid as a DNS name component: %w", errdefs.ErrInvalidArgument)
+	}
+	if len(spec.Name) > 63 || !serviceNameRE.MatchString(spec.Name) {
+		return fmt.Errorf("name must be valid as a DNS name component: %w", errdefs.ErrInvalidArgument)
+	}
+	cs := spec.TaskTemplate.ContainerSpec
+	if cs == nil {
+		return fmt.Errorf("ContainerSpec: ContainerSpec must be provided: %w", errdefs.ErrInvalidArgument)
+	}
+	if cs.Image == "" {
+		return fmt.Errorf("ContainerSpec: image reference must be provided: %w", errdefs.ErrInvalidArgument)
+	}
+	m := spec.Mode
+	if m.Replicated != nil && m.Global != nil {
+		return fmt.Errorf("service mode: only one of replicated and global may be set: %w", errdefs.ErrInvalidArgument)
+	}
+	if m.ReplicatedJob != nil || m.GlobalJob != nil {
+		return fmt.Errorf("job services are not supported yet: %w", errdefs.ErrNotImplemented)
+	}
+	if r := spec.TaskTemplate.Resources; r != nil {
+		if r.Limits != nil && (r.Limits.NanoCPUs < 0 || r.Limits.MemoryBytes < 0) {
+			return fmt.Errorf("resource limits must not be negative: %w", errdefs.ErrInvalidArgument)
+		}
+	}
+	if ep := spec.EndpointSpec; ep != nil {
+		seen := map[string]bool{}
+		for _, p := range ep.Ports {
+			if p.TargetPort == 0 || p.TargetPort > 65535 || p.PublishedPort > 65535 {
+				return fmt.Errorf("invalid port %d:%d: %w", p.PublishedPort, p.TargetPort, errdefs.ErrInvalidArgument)
+			}
+			key := fmt.Sprintf("%d/%s", p.PublishedPort, p.Protocol)
+			if p.PublishedPort != 0 && seen[key] {
+				return fmt.Errorf("duplicate published ports provided: %d: %w", p.PublishedPort, errdefs.ErrInvalidArgument)
+			}
+			seen[key] = true
+		}
+	}
+	return nil
+}
+
+// withServiceDefaults fills what docker fills in a new spec.
+func withServiceDefaults(spec *swarm.ServiceSpec) {
+	if spec.Mode.Replicated == nil && spec.Mode.Global == nil {
+		one := uint64(1)
+		spec.Mode.Replicated = &swarm.ReplicatedService{Replicas: &one}
+	}
+	if r := spec.Mode.Replicated; r != nil && r.Replicas == nil {
+		one := uint64(1)
+		r.Replicas = &one
+	}
+	if ep := spec.EndpointSpec; ep != nil {
+		for i := range ep.Ports {
+			p := &ep.Ports[i]
+			if p.Protocol == "" {
+				p.Protocol = "tcp"
+			}
+			if p.PublishMode == "" {
+				p.PublishMode = swarm.PortConfigPublishModeIngress
+			}
+		}
+	}
+}
+
+// ServiceCreate implements POST /services/create.
+func (e *Engine) ServiceCreate(ctx context.Context, spec swarm.ServiceSpec, encodedAuth string) (swarm.ServiceCreateResponse, error) {
+	st, err := e.clusterStore()
+	if err != nil {
+		return swarm.ServiceCreateResponse{}, err
+	}
+	if err := validateServiceSpec(&spec); err != nil {
+		return swarm.ServiceCreateResponse{}, err
+	}
+	withServiceDefaults(&spec)
+	all, err := st.Services().List(ctx)
+	if err != nil {
+		return swarm.ServiceCreateResponse{}, err
+	}
+	for _, s := range all {
+		if s.Spec.Name == spec.Name {
+			return swarm.ServiceCreateResponse{}, fmt.Errorf("service %s already exists: %w", spec.Name, errdefs.ErrConflict)
+		}
+	}
+	ports, err := allocatePorts(all, "", spec.EndpointSpec)
+	if err != nil {
+		return swarm.ServiceCreateResponse{}, err
+	}
+	var warnings []string
+	if _, err := e.images.Get(ctx, spec.TaskTemplate.ContainerSpec.Image); err != nil {
+		warnings = append(warnings, fmt.Sprintf("image %s could not be accessed on a registry to record\nits digest. Each node will access %s independently,\npossibly leading to different nodes running different\nversions of the image.\n", spec.TaskTemplate.ContainerSpec.Image, spec.TaskTemplate.ContainerSpec.Image))
+	}
+	svc := &swarm.Service{Spec: spec, Endpoint: swarm.Endpoint{Ports: ports}}
+	if spec.EndpointSpec != nil {
+		svc.Endpoint.Spec = *spec.EndpointSpec
+	}
+	if err := st.Services().Create(ctx, svc); err != nil {
+		return swarm.ServiceCreateResponse{}, err
+	}
+	return swarm.ServiceCreateResponse{ID: svc.ID, Warnings: warnings}, nil
+}
+
+// allocatePorts gives ingress ports without a published port one from
+// docker's dynamic range (30000–32767) and refuses a port another service
+// publishes already.
+func allocatePorts(all []*swarm.Service, self string, ep *swarm.EndpointSpec) ([]swarm.PortConfig, error) {
+	if ep == nil {
+		return nil, nil
+	}
+	used := map[string]string{}
+	for _, s := range all {
+		if s.ID == self {
+			continue
+		}
+		for _, p := range s.Endpoint.Ports {
+			used[fmt.Sprintf("%d/%s", p.PublishedPort, p.Protocol)] = s.Spec.Name
+		}
+	}
+	var out []swarm.PortConfig
+	for _, p := range ep.Ports {
+		if p.PublishedPort == 0 && p.PublishMode != swarm.PortConfigPublishModeHost {
+			for port := uint32(30000); port <= 32767; port++ {
+				if _, taken := used[fmt.Sprintf("%d/%s", port, p.Protocol)]; !taken {
+					p.PublishedPort = port
+					break
+				}
+			}
+		}
+		key := fmt.Sprintf("%d/%s", p.PublishedPort, p.Protocol)
+		if other, taken := used[key]; taken && p.PublishMode != swarm.PortConfigPublishModeHost {
+			return nil, fmt.Errorf("port '%d' is already in use by service '%s' as an ingress port: %w", p.PublishedPort, other, errdefs.ErrInvalidArgument)
+		}
+		used[key] = "self"
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// findService resolves an ID, a unique ID prefix or a name.
+func findService(ctx context.Context, st *store.Store, ref string) (*swarm.Service, error) {
+	all, err := st.Services().List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var byPrefix []*swarm.Service
+	for _, s := range all {
+		if s.ID == ref || s.Spec.Name == ref {
+			return s, nil
+		}
+		if strings.HasPrefix(s.ID, ref) {
+			byPrefix = append(byPrefix, s)
+		}
+	}
+	if len(byPrefix) == 1 {
+		return byPrefix[0], nil
+	}
+	if len(byPrefix) > 1 {
+		return nil, fmt.Errorf("service %s is ambiguous (%d matches found): %w", ref, len(byPrefix), errdefs.ErrInvalidArgument)
+	}
+	return nil, fmt.Errorf("service %s not found: %w", ref, errdefs.ErrNotFound)
+}
+
+// ServiceInspect implements GET /services/{id}.
+func (e *Engine) ServiceInspect(ctx context.Context, ref string) (swarm.Service, error) {
+	st, err := e.clusterStore()
+	if err != nil {
+		return swarm.Service{}, err
+	}
+	s, err := findService(ctx, st, ref)
+	if err != nil {
+		return swarm.Service{}, err
+	}
+	return *s, nil
+}
+
+// ServiceUpdate implements POST /services/{id}/update: a new spec (the
+// previous one kept for rollback), or with rollback the previous spec back.
+func (e *Engine) ServiceUpdate(ctx context.Context, ref string, version uint64, spec swarm.ServiceSpec, rollback bool) (swarm.ServiceUpdateResponse, error) {
+	st, err := e.clusterStore()
+	if err != nil {
+		return swarm.ServiceUpdateResponse{}, err
+	}
+	cur, err := findService(ctx, st, ref)
+	if err != nil {
+		return swarm.ServiceUpdateResponse{}, err
+	}
+	if rollback {
+		if cur.PreviousSpec == nil {
+			return swarm.ServiceUpdateResponse{}, fmt.Errorf("service %s does not have a previous spec: %w", cur.Spec.Name, errdefs.ErrFailedPrecondition)
+		}
+		spec = *cur.PreviousSpec
+	} else {
+		if err := validateServiceSpec(&spec); err != nil {
+			return swarm.ServiceUpdateResponse{}, err
+		}
+		if spec.Name != cur.Spec.Name {
+			return swarm.ServiceUpdateResponse{}, fmt.Errorf("renaming services is not supported: %w", errdefs.ErrInvalidArgument)
+		}
+		withServiceDefaults(&spec)
+	}
+	all, err := st.Services().List(ctx)
+	if err != nil {
+		return swarm.ServiceUpdateResponse{}, err
+	}
+	ports, err := allocatePorts(all, cur.ID, keepPublished(cur, spec.EndpointSpec))
+	if err != nil {
+		return swarm.ServiceUpdateResponse{}, err
+	}
+	next := *cur
+	if version != 0 {
+		next.Version.Index = version
+	}
+	prev := cur.Spec
+	next.PreviousSpec = &prev
+	next.Spec = spec
+	next.Endpoint = swarm.Endpoint{Ports: ports, VirtualIPs: cur.Endpoint.VirtualIPs}
+	if spec.EndpointSpec != nil {
+		next.Endpoint.Spec = *spec.EndpointSpec
+	}
+	now := time.Now().UTC()
+	next.UpdatedAt = now
+	next.UpdateStatus = nil
+	if rollback {
+		next.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateStateRollbackStarted, StartedAt: &now, Message: "manually requested rollback"}
+	}
+	if err := st.Services().Update(ctx, &next); err != nil {
+		return swarm.ServiceUpdateResponse{}, err
+	}
+	return swarm.ServiceUpdateResponse{Warnings: []string{}}, nil
+}
+
+// keepPublished keeps the ports a service was given when its new spec asks
+// for the same target without a published port (docker does).
+func keepPublished(cur *swarm.Service, ep *swarm.EndpointSpec) *swarm.EndpointSpec {
+	if ep == nil {
+		return nil
+	}
+	out := *ep
+	out.Ports = append([]swarm.PortConfig(nil), ep.Ports...)
+	for i, p := range out.Ports {
+		if p.PublishedPort != 0 {
+			continue
+		}
+		for _, q := range cur.Endpoint.Ports {
+			if q.TargetPort == p.TargetPort && q.Protocol == p.Protocol {
+				out.Ports[i].PublishedPort = q.PublishedPort
+			}
+		}
+	}
+	return &out
+}
+
+// ServiceRemove implements DELETE /services/{id}; the controller stops and
+// forgets its tasks.
+func (e *Engine) ServiceRemove(ctx context.Context, ref string) error {
+	st, err := e.clusterStore()
+	if err != nil {
+		return err
+	}
+	s, err := findService(ctx, st, ref)
+	if err != nil {
+		return err
+	}
+	return st.Services().Delete(ctx, s.ID, 0)
+}
+
+// ServiceList implements GET /services; with status, each service carries
+// its running and desired task counts.
+func (e *Engine) ServiceList(ctx context.Context, filters Filters, status bool) ([]swarm.Service, error) {
+	if err := validateFilters(filters, "id", "name", "label", "mode"); err != nil {
+		return nil, err
+	}
+	st, err := e.clusterStore()
+	if err != nil {
+		return nil, err
+	}
+	all, err := st.Services().List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var tasks []*swarm.Task
+	var nodes []*swarm.Node
+	if status {
+		if tasks, err = st.Tasks().List(ctx); err != nil {
+			return nil, err
+		}
+		if nodes, err = st.Nodes().List(ctx); err != nil {
+			return nil, err
+		}
+	}
+	out := []swarm.Service{}
+	for _, s := range all {
+		if !matchService(s, filters) {
+			continue
+		}
+		if status {
+			s.ServiceStatus = serviceStatus(s, tasks, nodes)
+		}
+		out = append(out, *s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Spec.Name < out[j].Spec.Name })
+	return out, nil
+}
+
+func matchService(s *swarm.Service, f Filters) bool {
+	any := func(key string, pred func(string) bool) bool {
+		vals := f[key]
+		if len(vals) == 0 {
+			return true
+		}
+		for _, v := range vals {
+			if pred(v) {
+				return true
+			}
+		}
+		return false
+	}
+	return any("id", func(v string) bool { return strings.HasPrefix(s.ID, v) }) &&
+		any("name", func(v string) bool { return strings.HasPrefix(s.Spec.Name, v) }) &&
+		any("mode", func(v string) bool {
+			return (v == "global" && s.Spec.Mode.Global != nil) || (v == "replicated" && s.Spec.Mode.Replicated != nil)
+		}) &&
+		any("label", func(v string) bool {
+			k, val, hasVal := strings.Cut(v, "=")
+			got, ok := s.Spec.Labels[k]
+			return ok && (!hasVal || got == val)
+		})
+}
+
+func serviceStatus(s *swarm.Service, tasks []*swarm.Task, nodes []*swarm.Node) *swarm.ServiceStatus {
+	st := &swarm.ServiceStatus{}
+	if r := s.Spec.Mode.Replicated; r != nil && r.Replicas != nil {
+		st.DesiredTasks = *r.Replicas
+	}
+	for _, t := range tasks {
+		if t.ServiceID != s.ID || t.DesiredState != swarm.TaskStateRunning {
+			continue
+		}
+		if s.Spec.Mode.Global != nil {
+			st.DesiredTasks++
+		}
+		if t.Status.State == swarm.TaskStateRunning {
+			st.RunningTasks++
+		}
+	}
+	return st
+}
+
+// TaskList implements GET /tasks.
+func (e *Engine) TaskList(ctx context.Context, filters Filters) ([]swarm.Task, error) {
+	if err := validateFilters(filters, "id", "name", "service", "node", "label", "desired-state", "_up-to-date"); err != nil {
+		return nil, err
+	}
+	st, err := e.clusterStore()
+	if err != nil {
+		return nil, err
+	}
+	tasks, err := st.Tasks().List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	services, err := st.Services().List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	svcName := map[string]string{}
+	for _, s := range services {
+		svcName[s.ID] = s.Spec.Name
+	}
+	self := e.cluster.NodeID()
+	any := func(key string, pred func(string) bool) bool {
+		vals := filters[key]
+		if len(vals) == 0 {
+			return true
+		}
+		for _, v := range vals {
+			if pred(v) {
+				return true
+			}
+		}
+		return false
+	}
+	out := []swarm.Task{}
+	for _, t := range tasks {
+		name := taskName(svcName[t.ServiceID], t)
+		ok := any("id", func(v string) bool { return strings.HasPrefix(t.ID, v) }) &&
+			any("name", func(v string) bool { return strings.HasPrefix(name, v) }) &&
+			any("service", func(v string) bool {
+				return t.ServiceID == v || svcName[t.ServiceID] == v || (len(v) >= 3 && strings.HasPrefix(t.ServiceID, v))
+			}) &&
+			any("node", func(v string) bool { return t.NodeID == v || (v == "self" && t.NodeID == self) }) &&
+			any("desired-state", func(v string) bool {
+				switch v {
+				case "running":
+					return t.DesiredState == swarm.TaskStateRunning
+				case "shutdown":
+					return t.DesiredState == swarm.TaskStateShutdown || t.DesiredState == swarm.TaskStateRemove
+				case "accepted":
+					return t.DesiredState == swarm.TaskStateAccepted
+				}
+				return string(t.DesiredState) == v
+			}) &&
+			any("label", func(v string) bool {
+				k, val, hasVal := strings.Cut(v, "=")
+				got, ok := t.Spec.ContainerSpec.Labels[k]
+				return ok && (!hasVal || got == val)
+			})
+		if ok {
+			out = append(out, *t)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].ServiceID != out[j].ServiceID {
+			return svcName[out[i].ServiceID] < svcName[out[j].ServiceID]
+		}
+		if out[i].Slot != out[j].Slot {
+			return out[i].Slot < out[j].Slot
+		}
+		return out[i].CreatedAt.After(out[j].CreatedAt)
+	})
+	return out, nil
+}
+
+func taskName(service string, t *swarm.Task) string {
+	if t.Slot != 0 {
+		return fmt.Sprintf("%s.%d.%s", service, t.Slot, t.ID)
+	}
+	return fmt.Sprintf("%s.%s.%s", service, t.NodeID, t.ID)
+}
+
+// TaskInspect implements GET /tasks/{id}.
+func (e *Engine) TaskInspect(ctx context.Context, id string) (swarm.Task, error) {
+	st, err := e.clusterStore()
+	if err != nil {
+		return swarm.Task{}, err
+	}
+	t, err := st.Tasks().Get(ctx, id)
+	if err == nil {
+		return *t, nil
+	}
+	tasks, lerr := st.Tasks().List(ctx)
+	if lerr != nil {
+		return swarm.Task{}, lerr
+	}
+	for _, t := range tasks {
+		if strings.HasPrefix(t.ID, id) {
+			return *t, nil
+		}
+	}
+	return swarm.Task{}, fmt.Errorf("task %s not found: %w", id, errdefs.ErrNotFound)
+}
+
+// ServiceLogs implements GET /services/{id}/logs: the logs of the
+// service's task containers on this node, each line led by the details the
+// docker CLI parses for its "web.1.abc@node |" prefix.
+func (e *Engine) ServiceLogs(ctx context.Context, ref string, opts LogsOptions, stdout, stderr io.Writer) error {
+	st, err := e.clusterStore()
+	if err != nil {
+		return err
+	}
+	var tasks []*swarm.Task
+	if s, serr := findService(ctx, st, ref); serr == nil {
+		all, err := st.Tasks().List(ctx)
+		if err != nil {
+			return err
+		}
+		for _, t := range all {
+			if t.ServiceID == s.ID {
+				tasks = append(tasks, t)
+			}
+		}
+	} else if t, terr := e.TaskInspect(ctx, ref); terr == nil {
+		tasks = append(tasks, &t)
+	} else {
+		return serr
+	}
+	containers, err := taskRuntime{e}.TaskContainers(ctx)
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex // one line at a time on the shared stream
+	errs := make(chan error, len(tasks))
+	for _, t := range tasks {
+		cid, ok := containers[t.ID]
+		if !ok {
+			continue
+		}
+		details := fmt.Sprintf("com.docker.swarm.node.id=%s,com.docker.swarm.service.id=%s,com.docker.swarm.task.id=%s", t.NodeID, t.ServiceID, t.ID)
+		out := &detailsWriter{w: stdout, mu: &mu, details: details, timestamps: opts.Timestamps}
+		errw := &detailsWriter{w: stderr, mu: &mu, details: details, timestamps: opts.Timestamps}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := e.ContainerLogs(ctx, cid, opts, out, errw); err != nil && !errdefs.IsNotFound(err) && ctx.Err() == nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// detailsWriter puts "details " before each log line (after its timestamp).
+type detailsWriter struct {
+	w          io.Writer
+	mu         *sync.Mutex
+	details    string
+	timestamps bool
+}
+
+func (d *detailsWriter) Write(p []byte) (int, error) {
+	line := p
+	var ts []byte
+	if d.timestamps {
+		if i := bytes.IndexByte(line, ' '); i >= 0 {
+			ts, line = line[:i+1], line[i+1:]
+		}
+	}
+	buf := make([]byte, 0, len(ts)+len(d.details)+1+len(line))
+	buf = append(append(append(append(buf, ts...), d.details...), ' '), line...)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, err := d.w.Write(buf); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
