@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -76,6 +77,11 @@ type netRecord struct {
 	Internal bool              `json:"internal,omitempty"`
 	Labels   map[string]string `json:"labels,omitempty"`
 	Options  map[string]string `json:"options,omitempty"`
+	// Overlay marks a swarm-scoped "overlay" network. On one node it is a
+	// bridge like a user network (VXLAN between machines comes later);
+	// inspect shows it as docker's overlay driver, scope swarm.
+	Overlay    bool `json:"overlay,omitempty"`
+	Attachable bool `json:"attachable,omitempty"`
 }
 
 // predefined reports whether the network is one of bridge, host, none.
@@ -124,6 +130,9 @@ type Manager struct {
 	networks map[string]*netRecord
 	eps      map[string]map[string]*epRecord // containerID → networkID → endpoint
 	reserved map[string][]io.Closer          // endpointID → host port sockets
+	// mesh holds each swarm service's ports on the routing mesh; not
+	// persisted: the swarm agent sets them again after a restart.
+	mesh map[string][]nft.ServicePort // service ID → ports
 }
 
 // New opens the manager over db: it loads persisted networks, creates the
@@ -175,6 +184,7 @@ func New(db *bolt.DB, cfg Config) (*Manager, error) {
 		networks: map[string]*netRecord{},
 		eps:      map[string]map[string]*epRecord{},
 		reserved: map[string][]io.Closer{},
+		mesh:     map[string][]nft.ServicePort{},
 	}
 	ups := cfg.Upstreams
 	if ups == nil {
@@ -358,7 +368,46 @@ func (m *Manager) state() nft.State {
 			}
 		}
 	}
+	for _, ports := range m.mesh {
+		s.Services = append(s.Services, ports...)
+	}
 	return s
+}
+
+// SetServicePorts publishes a swarm service's ingress ports on the routing
+// mesh: each host port spreads new connections round robin over the
+// backends (the service's running tasks), from any host address,
+// 127.0.0.1 included, keeping the client's source address. It replaces the
+// service's previous ports; nil removes them.
+func (m *Manager) SetServicePorts(serviceID string, ports []nft.ServicePort) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old, had := m.mesh[serviceID]
+	if len(ports) == 0 {
+		delete(m.mesh, serviceID)
+	} else {
+		m.mesh[serviceID] = ports
+	}
+	if err := m.applyLocked(); err != nil {
+		if had {
+			m.mesh[serviceID] = old
+		} else {
+			delete(m.mesh, serviceID)
+		}
+		return err
+	}
+	return nil
+}
+
+// ServicePorts lists the services that have ports on the mesh.
+func (m *Manager) ServicePorts() map[string][]nft.ServicePort {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make(map[string][]nft.ServicePort, len(m.mesh))
+	for k, v := range m.mesh {
+		out[k] = slices.Clone(v)
+	}
+	return out
 }
 
 func (m *Manager) applyLocked() error {

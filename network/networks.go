@@ -71,13 +71,14 @@ func (m *Manager) CreateNetwork(ctx context.Context, name string, req network.Cr
 	if err := ids.ValidateName(name); err != nil {
 		return network.CreateResponse{}, err
 	}
-	if req.Driver != "" && req.Driver != "bridge" {
-		return network.CreateResponse{}, fmt.Errorf("network driver %q is not supported (only bridge): %w", req.Driver, errdefs.ErrNotImplemented)
+	if req.Driver != "" && req.Driver != "bridge" && req.Driver != "overlay" {
+		return network.CreateResponse{}, fmt.Errorf("network driver %q is not supported (only bridge and overlay): %w", req.Driver, errdefs.ErrNotImplemented)
 	}
+	overlay := req.Driver == "overlay"
 	if req.EnableIPv6 != nil && *req.EnableIPv6 {
 		return network.CreateResponse{}, fmt.Errorf("IPv6 networks are not supported yet: %w", errdefs.ErrNotImplemented)
 	}
-	if req.Scope != "" && req.Scope != "local" {
+	if req.Scope != "" && req.Scope != "local" && !(overlay && req.Scope == "swarm") {
 		return network.CreateResponse{}, fmt.Errorf("network scope %q is not supported: %w", req.Scope, errdefs.ErrNotImplemented)
 	}
 	var subnet netip.Prefix
@@ -135,7 +136,7 @@ func (m *Manager) CreateNetwork(ctx context.Context, name string, req network.Cr
 		}
 	}
 	n := &netRecord{ID: id, Name: name, Driver: "bridge", Created: time.Now().UTC(), Subnet: subnet, Gateway: gw,
-		Bridge: br, Internal: req.Internal, Labels: req.Labels, Options: req.Options}
+		Bridge: br, Internal: req.Internal, Labels: req.Labels, Options: req.Options, Overlay: overlay, Attachable: req.Attachable}
 	if err := m.host.EnsureBridge(br, netip.PrefixFrom(gw, subnet.Bits()), m.cfg.MTU); err != nil {
 		_ = m.host.DeleteLink(br)
 		return network.CreateResponse{}, err
@@ -271,6 +272,9 @@ func (m *Manager) inspectLocked(n *netRecord) network.Inspect {
 	}
 	for k, v := range n.Options {
 		in.Options[k] = v
+	}
+	if n.Overlay {
+		in.Driver, in.Scope, in.Attachable = "overlay", "swarm", n.Attachable
 	}
 	for k, v := range n.Labels {
 		in.Labels[k] = v

@@ -138,6 +138,32 @@ func (c *Controller) Reconcile(ctx context.Context) (time.Time, error) {
 			}
 			created = append(created, &t)
 		}
+		// Dead tasks whose place gets a new one show "Shutdown" as their
+		// desired state from now on, as in docker service ps.
+		touched := map[string]bool{}
+		for _, id := range plan.Shutdown {
+			touched[id] = true
+		}
+		for _, id := range plan.Delete {
+			touched[id] = true
+		}
+		for _, nt := range plan.Create {
+			for _, old := range byService[svc.ID] {
+				samePlace := (nt.Slot != 0 && old.Slot == nt.Slot) || (nt.Slot == 0 && old.NodeID == nt.NodeID)
+				if !samePlace || touched[old.ID] || old.DesiredState != swarm.TaskStateRunning || !terminal(old.Status.State) {
+					continue
+				}
+				touched[old.ID] = true
+				t := old
+				t.DesiredState = swarm.TaskStateShutdown
+				t.UpdatedAt = now
+				op, err := c.st.Tasks().UpdateOp(&t)
+				if err != nil {
+					return time.Time{}, err
+				}
+				ops = append(ops, op)
+			}
+		}
 		for _, id := range plan.Shutdown {
 			t := *taskByID[id]
 			t.DesiredState = swarm.TaskStateShutdown

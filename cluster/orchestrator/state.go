@@ -39,10 +39,16 @@ func failed(t *swarm.Task) bool {
 	return false
 }
 
-// diedOnItsOwn reports whether a dead task stopped without being asked to
-// (its desired state was still running): only such deaths count as
-// restarts; a task the orchestrator shut down (scale, update, drain) is
-// replaced at once.
+// diedOnItsOwn reports whether a dead task stopped without being asked to:
+// it failed, completed or was rejected (a task the orchestrator shut down —
+// scale, update, drain — ends "shutdown" and is replaced at once). Only
+// such deaths are restarts. Its desired state may have been set to
+// shutdown since, once a replacement was made: that does not change how
+// it ended.
 func diedOnItsOwn(t *swarm.Task) bool {
-	return terminal(t.Status.State) && rank[t.DesiredState] <= rank[swarm.TaskStateRunning]
+	switch t.Status.State {
+	case swarm.TaskStateComplete, swarm.TaskStateFailed, swarm.TaskStateRejected, swarm.TaskStateOrphaned:
+		return true
+	}
+	return false
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/google/nftables"
 )
@@ -34,6 +35,16 @@ func Apply(c *nftables.Conn, rs *Ruleset) error {
 		c.AddChain(ch)
 	}
 	c.FlushTable(t)
+	// Regular chains the new rule set no longer has (a mesh port whose
+	// service went away) go too; base chains are never dropped here.
+	if existing, err := c.ListChainsOfTableFamily(rs.Table.Family); err == nil {
+		for _, old := range existing {
+			if old.Table.Name == rs.Table.Name && old.Hooknum == nil &&
+				!slices.ContainsFunc(rs.Chains, func(ch *nftables.Chain) bool { return ch.Name == old.Name }) {
+				c.DelChain(old)
+			}
+		}
+	}
 	for _, r := range rs.Rules {
 		c.AddRule(&nftables.Rule{Table: t, Chain: r.Chain, Exprs: r.Exprs, UserData: []byte(r.Text)})
 	}

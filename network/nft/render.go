@@ -31,11 +31,22 @@ type Port struct {
 	ContainerPort uint16
 }
 
+// ServicePort is a port of a swarm service published through the routing
+// mesh: connections to HostPort on any local address are spread round
+// robin over the backends (the service's running tasks).
+type ServicePort struct {
+	Proto      string // "tcp" or "udp"
+	HostPort   uint16
+	TargetPort uint16
+	Backends   []netip.Addr
+}
+
 // State is everything the rule set depends on.
 type State struct {
 	Table    string // table name in family ip, e.g. "wharf"
 	Networks []Network
 	Ports    []Port
+	Services []ServicePort
 }
 
 // Rule is one rendered rule: its nft-syntax description (for humans and golden
@@ -118,6 +129,18 @@ func Render(s State) (*Ruleset, error) {
 	add := func(c *nftables.Chain, text string, e ...expr.Any) {
 		rs.Rules = append(rs.Rules, Rule{Chain: c, Text: text, Exprs: e})
 	}
+	svcs, err := sortedServices(s.Services)
+	if err != nil {
+		return nil, err
+	}
+	for _, sp := range svcs {
+		if len(sp.Backends) == 0 {
+			continue // nothing listens on the host's port: connections are refused
+		}
+		ch := &nftables.Chain{Name: fmt.Sprintf("mesh-%s-%d", sp.Proto, sp.HostPort), Table: t}
+		rs.Chains = append(rs.Chains, ch)
+		meshRules(ch, sp, add)
+	}
 
 	// Published ports: packets to any local address (or the one HostIP) are
 	// DNATed. The output hook covers connections made on the host itself,
@@ -131,6 +154,13 @@ func Render(s State) (*Ruleset, error) {
 	for _, p := range ports {
 		text, e := dnat(p)
 		add(portsChain, text, e...)
+	}
+	for _, sp := range svcs {
+		if len(sp.Backends) > 0 {
+			name := fmt.Sprintf("mesh-%s-%d", sp.Proto, sp.HostPort)
+			add(portsChain, fmt.Sprintf("%s dport %d jump %s", sp.Proto, sp.HostPort, name),
+				append(matchDport(sp.Proto, sp.HostPort), &expr.Verdict{Kind: expr.VerdictJump, Chain: name})...)
+		}
 	}
 
 	loopback := netip.MustParsePrefix("127.0.0.0/8")
@@ -289,4 +319,61 @@ func RenderRedirect(table string, addr netip.Addr, udpPort, tcpPort uint16) (*Ru
 		rs.Rules = append(rs.Rules, Rule{Chain: out, Text: text, Exprs: e})
 	}
 	return rs, nil
+}
+
+// sortedServices validates and orders the mesh ports.
+func sortedServices(in []ServicePort) ([]ServicePort, error) {
+	out := slices.Clone(in)
+	for _, sp := range out {
+		if sp.Proto != "tcp" && sp.Proto != "udp" {
+			return nil, fmt.Errorf("invalid protocol %q for service port %d: %w", sp.Proto, sp.HostPort, errdefs.ErrInvalidArgument)
+		}
+		if sp.HostPort == 0 || sp.TargetPort == 0 {
+			return nil, fmt.Errorf("invalid service port %d:%d: %w", sp.HostPort, sp.TargetPort, errdefs.ErrInvalidArgument)
+		}
+		for _, b := range sp.Backends {
+			if !b.Is4() {
+				return nil, fmt.Errorf("invalid backend %s for service port %d: %w", b, sp.HostPort, errdefs.ErrInvalidArgument)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b ServicePort) int {
+		return cmp.Or(strings.Compare(a.Proto, b.Proto), cmp.Compare(a.HostPort, b.HostPort))
+	})
+	return out, nil
+}
+
+// meshRules spreads new connections round robin over the backends: the
+// connection's mark takes the next number of an incrementing counter, and
+// one rule per backend DNATs the connection whose mark is its number. (A
+// rule cannot branch on a value it computed itself; the connection mark
+// carries it to the next rules. Only new connections pass NAT chains.)
+func meshRules(ch *nftables.Chain, sp ServicePort, add func(*nftables.Chain, string, ...expr.Any)) {
+	n := uint32(len(sp.Backends))
+	add(ch, fmt.Sprintf("ct mark set numgen inc mod %d", n),
+		&expr.Numgen{Register: 1, Modulus: n, Type: unix.NFT_NG_INCREMENTAL},
+		&expr.Ct{Register: 1, Key: expr.CtKeyMARK, SourceRegister: true})
+	for i, b := range sp.Backends {
+		ip := b.As4()
+		add(ch, fmt.Sprintf("ct mark %d dnat to %s:%d", i, b, sp.TargetPort),
+			&expr.Ct{Register: 1, Key: expr.CtKeyMARK},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: u32(uint32(i))},
+			&expr.Immediate{Register: 1, Data: ip[:]},
+			&expr.Immediate{Register: 2, Data: be16(sp.TargetPort)},
+			&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: 2, Specified: true})
+	}
+}
+
+// matchDport matches the layer 4 protocol and destination port.
+func matchDport(proto string, port uint16) []expr.Any {
+	p := byte(unix.IPPROTO_TCP)
+	if proto == "udp" {
+		p = unix.IPPROTO_UDP
+	}
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{p}},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: be16(port)},
+	}
 }

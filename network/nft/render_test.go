@@ -85,3 +85,21 @@ func TestRenderRedirect(t *testing.T) {
 	_, err = RenderRedirect("wharf-dns", netip.MustParseAddr("127.0.0.11"), 0, 1)
 	assert.True(t, errdefs.IsInvalidArgument(err))
 }
+
+func TestRenderMesh(t *testing.T) {
+	b1, b2 := netip.MustParseAddr("10.88.0.2"), netip.MustParseAddr("10.88.0.3")
+	rs, err := Render(State{Table: "wharf", Services: []ServicePort{
+		{Proto: "tcp", HostPort: 80, TargetPort: 8080, Backends: []netip.Addr{b1, b2}},
+		{Proto: "udp", HostPort: 53, TargetPort: 53}, // no task runs: no rule
+	}})
+	require.NoError(t, err)
+	text := rs.String()
+	assert.Contains(t, text, "chain mesh-tcp-80 {}\n  ct mark set numgen inc mod 2\n")
+	assert.Contains(t, text, "  ct mark 0 dnat to 10.88.0.2:8080\n")
+	assert.Contains(t, text, "  ct mark 1 dnat to 10.88.0.3:8080\n")
+	assert.Contains(t, text, "  tcp dport 80 jump mesh-tcp-80\n")
+	assert.NotContains(t, text, "udp dport 53")
+
+	_, err = Render(State{Table: "wharf", Services: []ServicePort{{Proto: "sctp", HostPort: 1, TargetPort: 1}}})
+	assert.True(t, errdefs.IsInvalidArgument(err))
+}
