@@ -234,16 +234,13 @@ func (s *server) routes() {
 	s.buildRoutes()
 	s.swarmRoutes()
 	s.serviceRoutes()
+	s.secretRoutes()
 
 	for prefix, what := range map[string]string{
 		"/auth":              "registry login",
 		"/session":           "build sessions",
 		"/grpc":              "build sessions",
 		"/commit":            "container commit",
-		"/secrets":           "swarm secrets",
-		"/secrets/":          "swarm secrets",
-		"/configs":           "swarm configs",
-		"/configs/":          "swarm configs",
 		"/plugins":           "plugins",
 		"/plugins/":          "plugins",
 		"/distribution/":     "registry distribution inspect",

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"wharf.io/wharf/cluster/agent"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/events"
@@ -81,6 +82,11 @@ func (e *Engine) NetworkRemove(ctx context.Context, idOrName string) error {
 	if err != nil {
 		return err
 	}
+	if n.Scope == "swarm" {
+		if err := e.releaseSwarmNetwork(ctx, n.Name, n.ID); err != nil {
+			return err
+		}
+	}
 	e.awaitNetworkReleases()
 	if users := e.containersOnNetwork(n.Name); len(users) > 0 {
 		return fmt.Errorf("error while removing network: network %s has active endpoints (%s): %w", n.Name, strings.Join(users, ", "), errdefs.ErrConflict)
@@ -88,7 +94,42 @@ func (e *Engine) NetworkRemove(ctx context.Context, idOrName string) error {
 	if err := e.nets.RemoveNetwork(ctx, n.ID); err != nil {
 		return err
 	}
-	e.events.publish(events.NetworkEventType, events.ActionDestroy, n.ID, map[string]string{"name": n.Name, "type": "bridge"})
+	e.events.publish(events.NetworkEventType, events.ActionDestroy, n.ID, map[string]string{"name": n.Name, "type": n.Driver})
+	return nil
+}
+
+// releaseSwarmNetwork prepares the removal of an overlay network the way
+// swarm sees it: refused while a service uses it; the containers of tasks
+// of removed services (still stopping, as after `stack rm`) are removed at
+// once instead of blocking it.
+func (e *Engine) releaseSwarmNetwork(ctx context.Context, name, id string) error {
+	if st, err := e.cluster.Store(); err == nil {
+		services, err := st.Services().List(ctx)
+		if err != nil {
+			return err
+		}
+		live := map[string]bool{}
+		for _, s := range services {
+			live[s.ID] = true
+			for _, na := range s.Spec.TaskTemplate.Networks {
+				if na.Target == name || na.Target == id {
+					return fmt.Errorf("network %s is in use by service %s: %w", name, s.Spec.Name, errdefs.ErrConflict)
+				}
+			}
+		}
+		for _, c := range e.list() {
+			c.mu.Lock()
+			_, on := c.Networks[name]
+			svc, isTask := c.Config.Labels[agent.LabelServiceID]
+			cid := c.ID
+			c.mu.Unlock()
+			if on && isTask && !live[svc] {
+				if err := e.ContainerRemove(ctx, cid, true, true); err != nil && !errdefs.IsNotFound(err) {
+					return err
+				}
+			}
+		}
+	}
 	return nil
 }
 

@@ -1,0 +1,111 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/swarm"
+
+	"wharf.io/wharf/engine"
+)
+
+// SwarmSecretBackend is what the /secrets and /configs routes need.
+type SwarmSecretBackend interface {
+	SecretCreate(ctx context.Context, spec swarm.SecretSpec) (string, error)
+	SecretList(ctx context.Context, f engine.Filters) ([]swarm.Secret, error)
+	SecretInspect(ctx context.Context, ref string) (swarm.Secret, error)
+	SecretRemove(ctx context.Context, ref string) error
+	ConfigCreate(ctx context.Context, spec swarm.ConfigSpec) (string, error)
+	ConfigList(ctx context.Context, f engine.Filters) ([]swarm.Config, error)
+	ConfigInspect(ctx context.Context, ref string) (swarm.Config, error)
+	ConfigRemove(ctx context.Context, ref string) error
+}
+
+// secretRoutes serves swarm secrets and configs.
+func (s *server) secretRoutes() {
+	s.handle("GET /secrets", s.withSecrets(func(b SwarmSecretBackend, w http.ResponseWriter, r *http.Request) error {
+		f, err := filtersParam(r)
+		if err != nil {
+			return err
+		}
+		list, err := b.SecretList(r.Context(), f)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, list)
+	}))
+	s.handle("POST /secrets/create", s.withSecrets(func(b SwarmSecretBackend, w http.ResponseWriter, r *http.Request) error {
+		var spec swarm.SecretSpec
+		if err := decodeJSON(r, &spec, false); err != nil {
+			return err
+		}
+		id, err := b.SecretCreate(r.Context(), spec)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusCreated, swarm.SecretCreateResponse{ID: id})
+	}))
+	s.handle("GET /secrets/{id}", s.withSecrets(func(b SwarmSecretBackend, w http.ResponseWriter, r *http.Request) error {
+		v, err := b.SecretInspect(r.Context(), r.PathValue("id"))
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, v)
+	}))
+	s.handle("DELETE /secrets/{id}", s.withSecrets(func(b SwarmSecretBackend, w http.ResponseWriter, r *http.Request) error {
+		if err := b.SecretRemove(r.Context(), r.PathValue("id")); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}))
+	s.handle("GET /configs", s.withSecrets(func(b SwarmSecretBackend, w http.ResponseWriter, r *http.Request) error {
+		f, err := filtersParam(r)
+		if err != nil {
+			return err
+		}
+		list, err := b.ConfigList(r.Context(), f)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, list)
+	}))
+	s.handle("POST /configs/create", s.withSecrets(func(b SwarmSecretBackend, w http.ResponseWriter, r *http.Request) error {
+		var spec swarm.ConfigSpec
+		if err := decodeJSON(r, &spec, false); err != nil {
+			return err
+		}
+		id, err := b.ConfigCreate(r.Context(), spec)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusCreated, swarm.ConfigCreateResponse{ID: id})
+	}))
+	s.handle("GET /configs/{id}", s.withSecrets(func(b SwarmSecretBackend, w http.ResponseWriter, r *http.Request) error {
+		v, err := b.ConfigInspect(r.Context(), r.PathValue("id"))
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, v)
+	}))
+	s.handle("DELETE /configs/{id}", s.withSecrets(func(b SwarmSecretBackend, w http.ResponseWriter, r *http.Request) error {
+		if err := b.ConfigRemove(r.Context(), r.PathValue("id")); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}))
+}
+
+// withSecrets resolves the backend for a secrets/configs handler.
+func (s *server) withSecrets(fn func(SwarmSecretBackend, http.ResponseWriter, *http.Request) error) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		b, ok := s.backend.(SwarmSecretBackend)
+		if !ok {
+			return fmt.Errorf("swarm secrets are not implemented by this daemon: %w", errdefs.ErrNotImplemented)
+		}
+		return fn(b, w, r)
+	}
+}
