@@ -253,7 +253,7 @@ func addCommands(root *cobra.Command, c *CLI) {
 		newRunCommand(c), newExecCommand(c), newPsCommand(c), newImagesCommand(c),
 		newVersionCommand(c), newInfoCommand(c),
 	}
-	management := []*cobra.Command{newContainerCommand(c), newImageCommand(c), newNetworkCommand(c), newVolumeCommand(c), newSystemCommand(c), newBuilderCommand(c), newSwarmCommand(c), newNodeCommand(c)}
+	management := []*cobra.Command{newContainerCommand(c), newImageCommand(c), newNetworkCommand(c), newVolumeCommand(c), newSystemCommand(c), newBuilderCommand(c), newSwarmCommand(c), newNodeCommand(c), newServiceCommand(c), newStackCommand(c)}
 	commands := []*cobra.Command{
 		newAttachCommand(c), newBuildCommand(c), newCreateCommand(c), newEventsCommand(c), newHistoryCommand(c),
 		newImportCommand(c), newInspectCommand(c), newKillCommand(c), newLoadCommand(c),

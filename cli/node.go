@@ -391,6 +391,7 @@ type taskRow struct {
 	node     string
 	noTrunc  bool
 	services map[string]string
+	history  bool // an older task of the same slot: docker prints it as " \_ name"
 }
 
 func (r taskRow) ID() string {
@@ -405,10 +406,17 @@ func (r taskRow) Name() string {
 	if name == "" {
 		name = r.t.ServiceID
 	}
-	if r.t.Slot != 0 {
-		return fmt.Sprintf("%s.%d", name, r.t.Slot)
+	if r.history {
+		return ` \_ ` + name + taskSuffix(r.t)
 	}
-	return name + "." + r.t.NodeID
+	return name + taskSuffix(r.t)
+}
+
+func taskSuffix(t swarm.Task) string {
+	if t.Slot != 0 {
+		return fmt.Sprintf(".%d", t.Slot)
+	}
+	return "." + t.NodeID
 }
 
 func (r taskRow) Image() string {

@@ -204,7 +204,9 @@ func (e *Engine) SecretInspect(ctx context.Context, ref string) (swarm.Secret, e
 }
 
 // SecretRemove implements DELETE /secrets/{id}.
-func (e *Engine) SecretRemove(ctx context.Context, ref string) error { return secretKind.remove(ctx, e, ref) }
+func (e *Engine) SecretRemove(ctx context.Context, ref string) error {
+	return secretKind.remove(ctx, e, ref)
+}
 
 // ConfigCreate implements POST /configs/create.
 func (e *Engine) ConfigCreate(ctx context.Context, spec swarm.ConfigSpec) (string, error) {
@@ -222,4 +224,6 @@ func (e *Engine) ConfigInspect(ctx context.Context, ref string) (swarm.Config, e
 }
 
 // ConfigRemove implements DELETE /configs/{id}.
-func (e *Engine) ConfigRemove(ctx context.Context, ref string) error { return configKind.remove(ctx, e, ref) }
+func (e *Engine) ConfigRemove(ctx context.Context, ref string) error {
+	return configKind.remove(ctx, e, ref)
+}

@@ -104,6 +104,9 @@ func (e *Engine) ServiceCreate(ctx context.Context, spec swarm.ServiceSpec, enco
 		return swarm.ServiceCreateResponse{}, err
 	}
 	withServiceDefaults(&spec)
+	if err := resolveFileRefs(ctx, st, &spec); err != nil {
+		return swarm.ServiceCreateResponse{}, err
+	}
 	all, err := st.Services().List(ctx)
 	if err != nil {
 		return swarm.ServiceCreateResponse{}, err
@@ -228,6 +231,9 @@ func (e *Engine) ServiceUpdate(ctx context.Context, ref string, version uint64, 
 			return swarm.ServiceUpdateResponse{}, fmt.Errorf("renaming services is not supported: %w", errdefs.ErrInvalidArgument)
 		}
 		withServiceDefaults(&spec)
+		if err := resolveFileRefs(ctx, st, &spec); err != nil {
+			return swarm.ServiceUpdateResponse{}, err
+		}
 	}
 	all, err := st.Services().List(ctx)
 	if err != nil {
@@ -557,4 +563,39 @@ func (d *detailsWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// resolveFileRefs fills the IDs of secrets and configs a spec names only
+// by name (docker stack deploy sends names), and checks they exist.
+func resolveFileRefs(ctx context.Context, st *store.Store, spec *swarm.ServiceSpec) error {
+	cs := spec.TaskTemplate.ContainerSpec
+	for _, r := range cs.Secrets {
+		if r == nil {
+			continue
+		}
+		ref := r.SecretID
+		if ref == "" {
+			ref = r.SecretName
+		}
+		s, err := secretKind.find(ctx, st, ref)
+		if err != nil {
+			return fmt.Errorf("secret not found: %s: %w", ref, errdefs.ErrInvalidArgument)
+		}
+		r.SecretID, r.SecretName = s.ID, s.Spec.Name
+	}
+	for _, r := range cs.Configs {
+		if r == nil {
+			continue
+		}
+		ref := r.ConfigID
+		if ref == "" {
+			ref = r.ConfigName
+		}
+		c, err := configKind.find(ctx, st, ref)
+		if err != nil {
+			return fmt.Errorf("config not found: %s: %w", ref, errdefs.ErrInvalidArgument)
+		}
+		r.ConfigID, r.ConfigName = c.ID, c.Spec.Name
+	}
+	return nil
 }

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/sirupsen/logrus"
+
+	"wharf.io/wharf/compose"
+)
+
+// composeMain is `wharfd compose convert --namespace NS -c FILE…`: it
+// prints the stack's objects as JSON for `wharf stack deploy`. Compose
+// loading lives here, not in the client, because compose-go costs every
+// process that links it ~4 ms of start-up.
+func composeMain(args []string) int {
+	if len(args) == 0 || args[0] != "convert" {
+		fmt.Fprintln(os.Stderr, "usage: wharfd compose convert --namespace STACK -c FILE [-c FILE…]")
+		return 2
+	}
+	fs := flag.NewFlagSet("wharfd compose convert", flag.ContinueOnError)
+	var files hostList
+	ns := fs.String("namespace", "", "stack name")
+	fs.Var(&files, "c", "compose file (repeatable)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	if *ns == "" || len(files) == 0 {
+		fmt.Fprintln(os.Stderr, "wharfd compose convert: --namespace and -c are required")
+		return 2
+	}
+	// compose-go logs through logrus (e.g. "version is obsolete"):
+	// docker stack deploy does not show those.
+	logrus.SetLevel(logrus.ErrorLevel)
+	wd, _ := os.Getwd()
+	p, err := compose.Load(context.Background(), files, wd, os.Environ())
+	if err == nil {
+		var st *compose.Stack
+		if st, err = compose.Convert(p, *ns); err == nil {
+			err = json.NewEncoder(os.Stdout).Encode(st)
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
