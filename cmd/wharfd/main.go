@@ -24,6 +24,9 @@ func (h *hostList) String() string     { return strings.Join(*h, ",") }
 func (h *hostList) Set(v string) error { *h = append(*h, v); return nil }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "compose" {
+		os.Exit(composeMain(os.Args[2:]))
+	}
 	if len(os.Args) > 1 && os.Args[1] == "registry" {
 		fmt.Fprintln(os.Stderr, "wharfd registry: not implemented yet")
 		os.Exit(1)
