@@ -179,6 +179,9 @@ func New(db *bolt.DB, cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The table name is unique per daemon on a host: it tells this
+	// daemon's links from another's (tests, a second daemon).
+	host.SetOwner("wharf:" + cfg.TableName)
 	m := &Manager{
 		cfg: cfg, db: db, ipam: a, host: host, log: log,
 		networks: map[string]*netRecord{},

@@ -70,7 +70,7 @@ func (m *Manager) Restore(ctx context.Context, alive func(containerID string) bo
 		}
 	}
 	for _, prefix := range []string{m.cfg.VethPrefix, "wb-"} {
-		names, err := m.host.Links(prefix)
+		names, err := m.host.OwnedLinks(prefix)
 		if err != nil {
 			errs = append(errs, err)
 			continue

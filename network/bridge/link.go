@@ -18,6 +18,22 @@ import (
 type Host struct {
 	ns netns.NsHandle
 	h  *netlink.Handle
+	// owner, when set, is written as the alias (ifalias) of every bridge
+	// and veth this Host creates, and OwnedLinks lists only links carrying
+	// it: several daemons share the host's link namespace, and one's sweep
+	// of stray links must never take another's.
+	owner string
+}
+
+// SetOwner names the links this Host creates (see OwnedLinks).
+func (h *Host) SetOwner(owner string) { h.owner = owner }
+
+// mark writes the owner alias on a link this Host just created.
+func (h *Host) mark(link netlink.Link) error {
+	if h.owner == "" {
+		return nil
+	}
+	return h.h.LinkSetAlias(link, h.owner)
 }
 
 // Open returns a Host for the namespace mounted at nsPath, or for the caller's
@@ -78,6 +94,9 @@ func (h *Host) EnsureBridge(name string, gw netip.Prefix, mtu int) error {
 		if link, err = h.h.LinkByName(name); err != nil {
 			return fmt.Errorf("bridge %s: %w", name, err)
 		}
+		if err := h.mark(link); err != nil {
+			return fmt.Errorf("bridge %s: %w", name, err)
+		}
 	} else if link.Type() != "bridge" {
 		return fmt.Errorf("link %s exists and is a %s, not a bridge: %w", name, link.Type(), errdefs.ErrConflict)
 	}
@@ -109,13 +128,22 @@ func (h *Host) DeleteLink(name string) error {
 
 // Links returns the names of links whose name starts with prefix.
 func (h *Host) Links(prefix string) ([]string, error) {
+	return h.links(prefix, false)
+}
+
+// OwnedLinks is Links restricted to links this Host's owner created.
+func (h *Host) OwnedLinks(prefix string) ([]string, error) {
+	return h.links(prefix, true)
+}
+
+func (h *Host) links(prefix string, owned bool) ([]string, error) {
 	links, err := h.h.LinkList()
 	if err != nil {
 		return nil, err
 	}
 	var out []string
 	for _, l := range links {
-		if strings.HasPrefix(l.Attrs().Name, prefix) {
+		if strings.HasPrefix(l.Attrs().Name, prefix) && (!owned || (h.owner != "" && l.Attrs().Alias == h.owner)) {
 			out = append(out, l.Attrs().Name)
 		}
 	}
@@ -211,6 +239,11 @@ func (h *Host) AddVeth(v Veth) (err error) {
 			_ = h.DeleteLink(v.HostName)
 		}
 	}()
+	if hostEnd, err := h.h.LinkByName(v.HostName); err != nil {
+		return fmt.Errorf("veth %s: %w", v.HostName, err)
+	} else if err := h.mark(hostEnd); err != nil {
+		return fmt.Errorf("veth %s: %w", v.HostName, err)
+	}
 	peer, err := in.LinkByName(v.IfName)
 	if err != nil {
 		return fmt.Errorf("veth peer %s: %w", v.IfName, err)

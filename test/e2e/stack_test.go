@@ -147,3 +147,77 @@ func TestStackTutorialDockerCLI(t *testing.T) {
 	_, err = (&http.Client{Timeout: 2 * time.Second}).Get(url)
 	assert.Error(t, err, "the port is closed again")
 }
+
+// TestStackAndServicesWharf is part 3 through wharf's own commands, plus
+// the service commands around it: deploy waits for convergence, scale,
+// a rolling update to another image, rollback, logs, ps history, rm.
+func TestStackAndServicesWharf(t *testing.T) {
+	begin(t)
+	swarmInit(t, false)
+	port := atoi(t, strings.TrimPrefix(freeLoopbackAddr(t), "127.0.0.1:"))
+	stack := "wst" + fmt.Sprint(os.Getpid()%100000)
+	file := filepath.Join(t.TempDir(), "docker-compose.yml")
+	require.NoError(t, os.WriteFile(file, []byte(fmt.Sprintf(tutorialCompose, 5, port)), 0o644))
+	t.Cleanup(func() { wharf(t, "stack", "rm", stack) })
+
+	out := mustWharf(t, "stack", "deploy", "-c", file, stack)
+	assert.Contains(t, out, "Creating network "+stack+"_webnet")
+	assert.Contains(t, out, "Creating service "+stack+"_web")
+	// deploy waited: everything runs when it returns.
+	assert.Contains(t, mustWharf(t, "stack", "services", stack), "5/5")
+	assert.Equal(t, 5, distinct(hostnames(t, fmt.Sprintf("http://127.0.0.1:%d/", port), 5)))
+	assert.Contains(t, mustWharf(t, "stack", "ls"), stack)
+	assert.Empty(t, strings.TrimSpace(mustWharf(t, "stack", "deploy", "-c", file, stack)), "an unchanged redeploy does nothing")
+
+	svc := stack + "_web"
+	out = mustWharf(t, "service", "scale", svc+"=2")
+	assert.Contains(t, out, svc+" scaled to 2")
+	assert.Contains(t, out, "verify: Service converged")
+	ps := mustWharf(t, "service", "ps", svc, "--filter", "desired-state=running", "--format", "{{.CurrentState}}")
+	assert.Equal(t, 2, strings.Count(ps, "Running"), ps)
+	assert.Contains(t, mustWharf(t, "service", "ps", svc), "Shutdown", "scaled-down tasks stay in the history")
+
+	mustWharf(t, "tag", busybox, "e2e-svc-img:v2")
+	t.Cleanup(func() { wharf(t, "rmi", "e2e-svc-img:v2") })
+	mustWharf(t, "service", "update", "--image", "e2e-svc-img:v2", svc)
+	assert.Equal(t, "e2e-svc-img:v2", strings.TrimSpace(mustWharf(t, "service", "inspect", "-f", "{{.Spec.TaskTemplate.ContainerSpec.Image}}", svc)))
+	eventually(t, func() bool {
+		out, _, _ := wharf(t, "service", "ps", svc, "--filter", "desired-state=running", "--format", "{{.Image}} {{.CurrentState}}")
+		return strings.Count(out, "e2e-svc-img:v2 Running") == 2
+	}, 60*time.Second, "the rolling update replaces both tasks")
+	mustWharf(t, "service", "rollback", svc)
+	assert.Equal(t, "busybox:latest", strings.TrimSpace(mustWharf(t, "service", "inspect", "-f", "{{.Spec.TaskTemplate.ContainerSpec.Image}}", svc)))
+
+	pretty := mustWharf(t, "service", "inspect", "--pretty", svc)
+	assert.Contains(t, pretty, "Replicas:\t2")
+	assert.Contains(t, pretty, "Memory:\t50MiB")
+
+	mustWharf(t, "stack", "rm", stack)
+	eventually(t, func() bool {
+		out, _, _ := wharf(t, "ps", "-aq", "--filter", "label=com.docker.stack.namespace="+stack)
+		return strings.TrimSpace(out) == ""
+	}, 60*time.Second, "stack rm removes the task containers")
+	_, errOut, code := wharf(t, "service", "ps", svc)
+	assert.NotEqual(t, 0, code)
+	assert.Contains(t, errOut, "not found")
+}
+
+// TestServiceBadInput: clear errors, nothing created.
+func TestServiceBadInput(t *testing.T) {
+	begin(t)
+	_, errOut, code := wharf(t, "service", "ls")
+	assert.NotEqual(t, 0, code)
+	assert.Contains(t, errOut, notManagerMsg)
+	swarmInit(t, false)
+	for _, args := range [][]string{
+		{"service", "create", "--name", "bad name", busybox},
+		{"service", "create", "--name", "x", "-p", "80:0", busybox},
+		{"service", "create", "--name", "x", "--mode", "global", "--replicas", "2", busybox},
+		{"service", "scale", "nosuch=3"},
+	} {
+		_, errOut, code := wharf(t, args...)
+		assert.NotEqual(t, 0, code, "%v", args)
+		assert.NotEmpty(t, errOut, "%v", args)
+	}
+	assert.Empty(t, strings.TrimSpace(mustWharf(t, "service", "ls", "-q")))
+}
