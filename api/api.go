@@ -235,9 +235,9 @@ func (s *server) routes() {
 	s.swarmRoutes()
 	s.serviceRoutes()
 	s.secretRoutes()
+	s.distributionRoutes()
 
 	for prefix, what := range map[string]string{
-		"/auth":              "registry login",
 		"/session":           "build sessions",
 		"/grpc":              "build sessions",
 		"/commit":            "container commit",

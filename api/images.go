@@ -52,7 +52,7 @@ func (s *server) imagePostDispatch(w http.ResponseWriter, r *http.Request) error
 	case "tag":
 		return s.imageTag(w, r, name)
 	case "push":
-		return fmt.Errorf("image push is not implemented by wharf yet: %w", errdefs.ErrNotImplemented)
+		return s.imagePush(w, r, name)
 	}
 	return fmt.Errorf("page not found: %w", errdefs.ErrNotFound)
 }
@@ -228,7 +228,16 @@ func (s *server) imagePull(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("invalid reference %q: %s: %w", ref, err.Error(), errdefs.ErrInvalidArgument)
 	}
 	js := newJSONStream(w)
-	if err := s.backend.ImagePull(r.Context(), ref, q.Get("platform"), r.Header.Get("X-Registry-Auth"), js); err != nil {
+	pull := s.backend.ImagePull
+	if named, _ := reference.ParseNormalizedNamed(ref); named != nil && reference.IsNameOnly(named) {
+		// No tag: every tag of the repository, as docker's API says.
+		db, err := s.distributionBackend()
+		if err != nil {
+			return err
+		}
+		pull = db.ImagePullAllTags
+	}
+	if err := pull(r.Context(), ref, q.Get("platform"), r.Header.Get("X-Registry-Auth"), js); err != nil {
 		return js.fail(err)
 	}
 	return js.start()

@@ -64,6 +64,7 @@ type APIClient interface {
 	ImageLoad(ctx context.Context, input io.Reader, opts ...client.ImageLoadOption) (client.ImageLoadResult, error)
 	ImagePrune(ctx context.Context, opts client.ImagePruneOptions) (client.ImagePruneResult, error)
 	ImagePull(ctx context.Context, ref string, options client.ImagePullOptions) (client.ImagePullResponse, error)
+	ImagePush(ctx context.Context, image string, options client.ImagePushOptions) (client.ImagePushResponse, error)
 	ImageRemove(ctx context.Context, image string, options client.ImageRemoveOptions) (client.ImageRemoveResult, error)
 	ImageSave(ctx context.Context, images []string, opts ...client.ImageSaveOption) (client.ImageSaveResult, error)
 	ImageTag(ctx context.Context, options client.ImageTagOptions) (client.ImageTagResult, error)
@@ -80,6 +81,8 @@ type APIClient interface {
 	NetworkPrune(ctx context.Context, options client.NetworkPruneOptions) (client.NetworkPruneResult, error)
 	NetworkConnect(ctx context.Context, networkID string, options client.NetworkConnectOptions) (client.NetworkConnectResult, error)
 	NetworkDisconnect(ctx context.Context, networkID string, options client.NetworkDisconnectOptions) (client.NetworkDisconnectResult, error)
+
+	RegistryLogin(ctx context.Context, options client.RegistryLoginOptions) (client.RegistryLoginResult, error)
 
 	Events(ctx context.Context, options client.EventsListOptions) client.EventsResult
 	Info(ctx context.Context, options client.InfoOptions) (client.SystemInfoResult, error)
@@ -251,6 +254,7 @@ func addCommands(root *cobra.Command, c *CLI) {
 	)
 	common := []*cobra.Command{
 		newRunCommand(c), newExecCommand(c), newPsCommand(c), newImagesCommand(c),
+		newPullCommand(c), newPushCommand(c), newLoginCommand(c), newLogoutCommand(c),
 		newVersionCommand(c), newInfoCommand(c),
 	}
 	management := []*cobra.Command{newContainerCommand(c), newImageCommand(c), newNetworkCommand(c), newVolumeCommand(c), newSystemCommand(c), newBuilderCommand(c), newSwarmCommand(c), newNodeCommand(c), newServiceCommand(c), newStackCommand(c)}

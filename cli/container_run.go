@@ -286,7 +286,7 @@ func parsePlatform(s string) (ocispec.Platform, error) {
 // pullImage pulls ref, showing docker's progress output on stderr (stdout stays clean
 // for the container's output).
 func pullImage(ctx context.Context, c *CLI, api APIClient, ref string, platform *ocispec.Platform, quiet bool) error {
-	opts := client.ImagePullOptions{}
+	opts := client.ImagePullOptions{RegistryAuth: c.registryAuth(ref)}
 	if platform != nil {
 		opts.Platforms = []ocispec.Platform{*platform}
 	}

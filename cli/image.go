@@ -30,7 +30,7 @@ func newImageCommand(c *CLI) *cobra.Command {
 	rm := newRmiCommand(c)
 	rm.Use, rm.Aliases = "rm [OPTIONS] IMAGE [IMAGE...]", []string{"remove", "rmi"}
 	cmd.AddCommand(newHistoryCommand(c), newImportCommand(c), newImageInspectCommand(c), newLoadCommand(c),
-		ls, newImagePruneCommand(c), newPullCommand(c), rm, newSaveCommand(c), newTagCommand(c))
+		ls, newImagePruneCommand(c), newPullCommand(c), newPushCommand(c), rm, newSaveCommand(c), newTagCommand(c))
 	return cmd
 }
 
@@ -351,51 +351,6 @@ func newImportCommand(c *CLI) *cobra.Command {
 	}
 	cmd.Flags().StringArrayVarP(&o.Changes, "change", "c", nil, "Apply Dockerfile instruction to the created image")
 	cmd.Flags().StringVarP(&o.Message, "message", "m", "", "Set commit message for imported image")
-	cmd.Flags().StringVar(&o.Platform, "platform", "", "Set platform if server is multi-platform capable")
-	return cmd
-}
-
-func newPullCommand(c *CLI) *cobra.Command {
-	var o struct {
-		Quiet    bool
-		Platform string
-	}
-	cmd := &cobra.Command{
-		Use:   "pull [OPTIONS] NAME[:TAG|@DIGEST]",
-		Short: "Download an image from a registry",
-		Args:  exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			api, err := c.Client()
-			if err != nil {
-				return err
-			}
-			opts := client.ImagePullOptions{}
-			if o.Platform != "" {
-				p, err := parsePlatform(o.Platform)
-				if err != nil {
-					return err
-				}
-				opts.Platforms = append(opts.Platforms, p)
-			}
-			resp, err := api.ImagePull(cmd.Context(), args[0], opts)
-			if err != nil {
-				return err
-			}
-			defer resp.Close()
-			out := c.Out
-			if o.Quiet {
-				out = io.Discard
-			}
-			if err := displayJSON(c, resp, out); err != nil {
-				return err
-			}
-			if o.Quiet {
-				fmt.Fprintln(c.Out, familiarRef(args[0]))
-			}
-			return nil
-		},
-	}
-	cmd.Flags().BoolVarP(&o.Quiet, "quiet", "q", false, "Suppress verbose output")
 	cmd.Flags().StringVar(&o.Platform, "platform", "", "Set platform if server is multi-platform capable")
 	return cmd
 }

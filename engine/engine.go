@@ -37,7 +37,10 @@ type Config struct {
 	BridgeName   string // default network's bridge, default "wharf0"
 	BridgeSubnet string // default network's subnet; "" picks a free /16
 	NftTable     string // wharf's nftables table, default "wharf"
-	Logger       *slog.Logger
+	// InsecureRegistries may be reached over plain HTTP or unverified TLS
+	// (host, host:port or CIDR); loopback registries always may.
+	InsecureRegistries []string
+	Logger             *slog.Logger
 }
 
 // Engine is the daemon's core; its methods implement api.Backend.

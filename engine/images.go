@@ -170,9 +170,3 @@ func (e *Engine) ImageSave(ctx context.Context, refs []string, w io.Writer) erro
 	}
 	return nil
 }
-
-// ImagePull implements POST /images/create?fromImage=. Pulling arrives with
-// the registry work; until then the error says so plainly.
-func (e *Engine) ImagePull(ctx context.Context, ref, platform, registryAuth string, out io.Writer) error {
-	return fmt.Errorf("pull access denied for %s: pulling from registries is not implemented yet: %w", ref, errdefs.ErrNotImplemented)
-}

@@ -1,6 +1,7 @@
 package image
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -8,6 +9,7 @@ import (
 	"io"
 
 	"github.com/containerd/errdefs"
+	"github.com/klauspost/compress/gzip"
 	"github.com/moby/go-archive/compression"
 	digest "github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
@@ -56,7 +58,7 @@ func (s *Store) ensureLayer(ctx context.Context, parent, chainID, diffID, blob d
 		return 0, err
 	}
 	defer f.Close()
-	rc, err := compression.DecompressStream(f)
+	rc, err := decompress(f)
 	if err != nil {
 		return 0, fmt.Errorf("layer %s: %v: %w", blob, err, errdefs.ErrInvalidArgument)
 	}
@@ -104,7 +106,7 @@ func (s *Store) verifyDiffID(ctx context.Context, blob, diffID digest.Digest) er
 		return err
 	}
 	defer f.Close()
-	rc, err := compression.DecompressStream(f)
+	rc, err := decompress(f)
 	if err != nil {
 		return fmt.Errorf("layer %s: %v: %w", blob, err, errdefs.ErrInvalidArgument)
 	}
@@ -146,4 +148,16 @@ func mediaTypeOf(head []byte) string {
 	default:
 		return ocispec.MediaTypeImageLayer
 	}
+}
+
+// decompress is compression.DecompressStream with a faster gzip decoder:
+// klauspost's inflates about twice as fast as the standard library's, and
+// inflating is what bounds pull and load.
+func decompress(r io.Reader) (io.ReadCloser, error) {
+	br := bufio.NewReaderSize(r, 256<<10)
+	head, _ := br.Peek(10)
+	if compression.Detect(head) == compression.Gzip {
+		return gzip.NewReader(br)
+	}
+	return compression.DecompressStream(br)
 }

@@ -34,11 +34,16 @@ func (s *Store) Remove(ctx context.Context, refOrID string, force, noPrune bool,
 	used := inUse != nil && inUse(id)
 
 	if ref != nil {
-		if len(refs) > 1 || (used && force) {
-			if err := s.untag(ref); err != nil {
-				return nil, err
+		drop := droppedWith(ref, refs)
+		if len(refs) > len(drop) || (used && force) {
+			var resp []imagetypes.DeleteResponse
+			for _, r := range drop {
+				if err := s.untag(r); err != nil {
+					return nil, err
+				}
+				resp = append(resp, imagetypes.DeleteResponse{Untagged: FamiliarString(r)})
 			}
-			return []imagetypes.DeleteResponse{{Untagged: FamiliarString(ref)}}, nil
+			return resp, nil
 		}
 		if used {
 			return nil, errdefs.ErrConflict.WithMessage(fmt.Sprintf(
@@ -99,6 +104,27 @@ func (s *Store) prunableParents(e *entry, inUse func(digest.Digest) bool) []*ent
 		out = append(out, p)
 	}
 	return out
+}
+
+// droppedWith is what removing ref from an image with refs removes, as in
+// docker: ref, and when ref was its repository's last tag on the image,
+// that repository's repo@digest references (from pull and push) too.
+func droppedWith(ref reference.Named, refs []reference.Named) []reference.Named {
+	drop := []reference.Named{ref}
+	if _, ok := ref.(reference.Canonical); ok {
+		return drop
+	}
+	var digests []reference.Named
+	for _, r := range refs {
+		if r.Name() != ref.Name() || r.String() == ref.String() {
+			continue
+		}
+		if _, ok := r.(reference.Canonical); !ok {
+			return drop // another tag of the repository stays
+		}
+		digests = append(digests, r)
+	}
+	return append(drop, digests...)
 }
 
 // singleRepository reports whether refs all name the same repository, in

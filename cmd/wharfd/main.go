@@ -59,6 +59,7 @@ func run() error {
 	fs.StringVar(&cfg.BridgeName, "bridge", "wharf0", "bridge of the default network (must not be Docker's docker0)")
 	fs.StringVar(&cfg.BridgeSubnet, "bip", "", "subnet of the default bridge network (CIDR); empty picks a free /16")
 	fs.StringVar(&cfg.NftTable, "nft-table", "wharf", "nftables table (family ip) wharf owns")
+	fs.Var((*hostList)(&cfg.InsecureRegistries), "insecure-registry", "registry (host[:port] or CIDR) to reach over plain HTTP or unverified TLS (repeatable; loopback always is)")
 	fs.Var(&hosts, "H", "socket(s) to listen on: unix:///path or tcp://addr:port (repeatable)")
 	fs.Var(&hosts, "host", "same as -H")
 	fs.BoolVar(&tlsOn, "tls", false, "serve TCP with TLS")
