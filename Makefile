@@ -10,7 +10,7 @@ GO        ?= go
 PREFIX    ?= /usr/local
 BINDIR    ?= $(PREFIX)/bin
 BINARIES  := wharf wharfd wharf-shim
-DEB_DEPS  := runc busybox-static debootstrap nftables procps curl jq hyperfine wrk iproute2 skopeo
+DEB_DEPS  := runc busybox-static debootstrap nftables procps curl jq hyperfine wrk iproute2 skopeo docker-registry
 SOCK      ?= /run/wharf/wharf.sock
 DEMO_LOG  ?= /tmp/wharf-demo.log
 # The e2e suite runs ~100 containers one after another; 20 min leaves room on 2 cores.
