@@ -9,7 +9,8 @@ import (
 )
 
 func main() {
-	page := []byte("<html><body>wharf bench</body></html>\n")
+	host, _ := os.Hostname() // tells replicas behind the routing mesh apart
+	page := []byte("<html><body>wharf bench " + host + "</body></html>\n")
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { w.Write(page) })
 	if err := http.ListenAndServe(":"+os.Args[1], nil); err != nil {
 		os.Exit(1)
