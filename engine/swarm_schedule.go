@@ -2,126 +2,92 @@ package engine
 
 import (
 	"fmt"
-	"sort"
-	"strings"
 
 	"github.com/moby/moby/api/types/swarm"
 
 	"wharf.io/wharf/cluster/controller"
+	"wharf.io/wharf/cluster/scheduler"
 )
 
 // scheduler is the placement the swarm leader uses.
-func (e *Engine) scheduler() controller.Scheduler { return spreadScheduler{} }
+func (e *Engine) scheduler() controller.Scheduler { return swarmScheduler{} }
 
-// spreadScheduler places each task on a ready, active node that satisfies
-// its constraints, preferring the node with the fewest tasks of the same
-// service, then the fewest tasks overall (swarm's spread strategy).
-type spreadScheduler struct{}
+// swarmScheduler adapts the store's objects to cluster/scheduler.
+type swarmScheduler struct{}
 
-func (spreadScheduler) Schedule(pending []*swarm.Task, nodes []*swarm.Node, tasks []*swarm.Task, _ map[string]*swarm.Service) (map[string]string, map[string]string) {
-	assigned, unplaced := map[string]string{}, map[string]string{}
-	total := map[string]int{}
-	perService := map[string]map[string]int{}
-	count := func(svc, node string) {
-		total[node]++
-		if perService[svc] == nil {
-			perService[svc] = map[string]int{}
+func (swarmScheduler) Schedule(pending []*swarm.Task, nodes []*swarm.Node, tasks []*swarm.Task, services map[string]*swarm.Service) (map[string]string, map[string]string) {
+	byID := map[string]*scheduler.Node{}
+	list := make([]*scheduler.Node, 0, len(nodes))
+	for _, n := range nodes {
+		sn := &scheduler.Node{ID: n.ID, Hostname: n.Description.Hostname, Role: string(n.Spec.Role),
+			OS: n.Description.Platform.OS, Arch: n.Description.Platform.Architecture,
+			Labels: n.Spec.Labels, EngineLabels: n.Description.Engine.Labels,
+			Ready: n.Status.State == swarm.NodeStateReady, Active: n.Spec.Availability == swarm.NodeAvailabilityActive,
+			FreeCPU: n.Description.Resources.NanoCPUs, FreeMemory: n.Description.Resources.MemoryBytes}
+		if sn.FreeCPU == 0 {
+			sn.FreeCPU = -1
 		}
-		perService[svc][node]++
+		if sn.FreeMemory == 0 {
+			sn.FreeMemory = -1
+		}
+		byID[n.ID] = sn
+		list = append(list, sn)
 	}
+	load := map[string]map[string]int{}
 	for _, t := range tasks {
-		if t.NodeID != "" && t.DesiredState == swarm.TaskStateRunning {
-			count(t.ServiceID, t.NodeID)
-		}
-	}
-	sorted := append([]*swarm.Node(nil), nodes...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].ID < sorted[j].ID })
-	for _, t := range pending {
-		var best *swarm.Node
-		notReady, unavailable, constrained := 0, 0, 0
-		for _, n := range sorted {
-			switch {
-			case n.Status.State != swarm.NodeStateReady:
-				notReady++
-				continue
-			case n.Spec.Availability != swarm.NodeAvailabilityActive:
-				unavailable++
-				continue
-			case !satisfies(n, t.Spec.Placement):
-				constrained++
-				continue
-			}
-			if best == nil || less(perService[t.ServiceID], total, n.ID, best.ID) {
-				best = n
-			}
-		}
-		if best == nil {
-			var why []string
-			if unavailable > 0 {
-				why = append(why, fmt.Sprintf("%d not available for new tasks", unavailable))
-			}
-			if constrained > 0 {
-				why = append(why, fmt.Sprintf("scheduling constraints not satisfied on %d nodes", constrained))
-			}
-			if notReady > 0 {
-				why = append(why, fmt.Sprintf("%d nodes not ready", notReady))
-			}
-			unplaced[t.ID] = "no suitable node (" + strings.Join(why, "; ") + ")"
+		n := byID[t.NodeID]
+		if n == nil || t.DesiredState != swarm.TaskStateRunning {
 			continue
 		}
-		assigned[t.ID] = best.ID
-		count(t.ServiceID, best.ID)
-	}
-	return assigned, unplaced
-}
-
-func less(svc, total map[string]int, a, b string) bool {
-	if svc[a] != svc[b] {
-		return svc[a] < svc[b]
-	}
-	return total[a] < total[b]
-}
-
-// satisfies evaluates swarm placement constraints ("node.role==manager",
-// "node.labels.disk!=ssd", …) against a node.
-func satisfies(n *swarm.Node, p *swarm.Placement) bool {
-	if p == nil {
-		return true
-	}
-	for _, c := range p.Constraints {
-		op := "=="
-		k, v, ok := strings.Cut(c, "==")
-		if !ok {
-			if k, v, ok = strings.Cut(c, "!="); !ok {
-				return false
+		n.Tasks++
+		if load[t.ServiceID] == nil {
+			load[t.ServiceID] = map[string]int{}
+		}
+		load[t.ServiceID][t.NodeID]++
+		r := reservations(t.Spec)
+		if n.FreeCPU >= 0 {
+			n.FreeCPU -= r.NanoCPUs
+		}
+		if n.FreeMemory >= 0 {
+			n.FreeMemory -= r.MemoryBytes
+		}
+		for _, p := range hostPorts(services[t.ServiceID]) {
+			if n.UsedPorts == nil {
+				n.UsedPorts = map[string]bool{}
 			}
-			op = "!="
-		}
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		var got string
-		var present bool
-		switch {
-		case k == "node.id":
-			got, present = n.ID, true
-		case k == "node.hostname":
-			got, present = n.Description.Hostname, true
-		case k == "node.role":
-			got, present = string(n.Spec.Role), true
-		case k == "node.platform.os":
-			got, present = n.Description.Platform.OS, true
-		case k == "node.platform.arch":
-			got, present = n.Description.Platform.Architecture, true
-		case strings.HasPrefix(k, "node.labels."):
-			got, present = n.Spec.Labels[strings.TrimPrefix(k, "node.labels.")]
-		case strings.HasPrefix(k, "engine.labels."):
-			got, present = n.Description.Engine.Labels[strings.TrimPrefix(k, "engine.labels.")]
-		default:
-			return false
-		}
-		eq := present && strings.EqualFold(got, v)
-		if (op == "==") != eq {
-			return false
+			n.UsedPorts[p] = true
 		}
 	}
-	return true
+	in := make([]scheduler.Task, 0, len(pending))
+	for _, t := range pending {
+		r := reservations(t.Spec)
+		st := scheduler.Task{ID: t.ID, ServiceID: t.ServiceID, CPU: r.NanoCPUs, Memory: r.MemoryBytes, HostPorts: hostPorts(services[t.ServiceID])}
+		if p := t.Spec.Placement; p != nil {
+			st.Constraints = p.Constraints
+		}
+		in = append(in, st)
+	}
+	res := scheduler.Schedule(list, load, in)
+	return res.Assigned, res.Unplaced
+}
+
+func reservations(ts swarm.TaskSpec) swarm.Resources {
+	if ts.Resources != nil && ts.Resources.Reservations != nil {
+		return *ts.Resources.Reservations
+	}
+	return swarm.Resources{}
+}
+
+// hostPorts are a service's host-mode published ports ("tcp/80").
+func hostPorts(s *swarm.Service) []string {
+	if s == nil || s.Spec.EndpointSpec == nil {
+		return nil
+	}
+	var out []string
+	for _, p := range s.Spec.EndpointSpec.Ports {
+		if p.PublishMode == swarm.PortConfigPublishModeHost && p.PublishedPort != 0 {
+			out = append(out, fmt.Sprintf("%s/%d", p.Protocol, p.PublishedPort))
+		}
+	}
+	return out
 }
