@@ -1,7 +1,8 @@
 #!/bin/bash
-# demo.sh walks through parts 1–2 of the Docker "Get Started" tutorial with
-# wharf: images, containers, logs, exec, save/load, volumes and a Dockerfile
-# build (examples/friendlyhello, on a Debian base from contrib/mkimage/debian.sh). Each step prints
+# demo.sh walks through parts 1–3 of the Docker "Get Started" tutorial with
+# wharf: images, containers, logs, exec, save/load, volumes, a Dockerfile
+# build (examples/friendlyhello, on a Debian base from contrib/mkimage/debian.sh),
+# sharing it through a registry, and a stack of replicas behind one port. Each step prints
 # the command it runs (`+ wharf …`) and the walk-through stops at the first
 # failing step. It expects a running daemon (`make demo` starts one).
 #
@@ -88,7 +89,58 @@ step 'wharf image history friendlyhello'
 step 'wharf run -d --name friendlyhello-demo -p 4000:80 friendlyhello'
 step 'curl -s --retry 10 --retry-connrefused http://localhost:4000/; echo'
 step 'wharf rm -f friendlyhello-demo'
-step 'wharf rmi friendlyhello'
+
+echo
+echo "== Part 2: share the image through a registry (Debian's docker-registry, on loopback)"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+reg_port=$(free_port)
+mkdir -p "$work/registry"
+printf 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' "$work/registry" "$reg_port" >"$work/registry.yml"
+/usr/bin/docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
+reg_pid=$!
+trap 'kill $reg_pid 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$reg_port/v2/" >/dev/null && break; sleep 0.1; done
+repo="127.0.0.1:$reg_port/alice/get-started:part2"
+step "wharf tag friendlyhello $repo"
+step "wharf push $repo"
+step "wharf rmi $repo"
+step "wharf run -d --name friendlyhello-demo -p 4000:80 $repo   # not here any more: pulled"
+step 'curl -s --retry 10 --retry-connrefused http://localhost:4000/; echo'
+step 'wharf rm -f friendlyhello-demo'
+
+echo
+echo "== Part 3: services — a stack of 5 replicas behind one port"
+quiet wharf swarm leave --force
+cat >"$work/docker-compose.yml" <<YML
+version: "3"
+services:
+  web:
+    image: friendlyhello
+    deploy:
+      replicas: 5
+      resources:
+        limits:
+          cpus: "0.1"
+          memory: 50M
+      restart_policy:
+        condition: on-failure
+    ports:
+      - "4000:80"
+    networks:
+      - webnet
+networks:
+  webnet:
+YML
+step "wharf swarm init --advertise-addr 127.0.0.1 --listen-addr 127.0.0.1:$(free_port)"
+step "cat $work/docker-compose.yml"
+step "wharf stack deploy -c $work/docker-compose.yml getstartedlab"
+step 'wharf stack services getstartedlab'
+step 'for i in 1 2 3 4 5; do curl -s --retry 10 --retry-connrefused http://localhost:4000/ | grep -o "<b>Hostname:</b> [0-9a-f]*"; done'
+step "sed -i 's/replicas: 5/replicas: 7/' $work/docker-compose.yml && wharf stack deploy -c $work/docker-compose.yml getstartedlab"
+step 'wharf stack ps getstartedlab'
+step 'wharf stack rm getstartedlab'
+step 'wharf swarm leave --force'
+step "wharf rmi friendlyhello $repo"
 step 'wharf builder prune -f'
 
 echo
