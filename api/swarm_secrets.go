@@ -23,8 +23,47 @@ type SwarmSecretBackend interface {
 	ConfigRemove(ctx context.Context, ref string) error
 }
 
+// SwarmSecretUpdater is the optional part of a secrets backend behind
+// POST /secrets/{id}/update and /configs/{id}/update. As in docker only the
+// labels may change; version must be the object's current Version.Index
+// (Conflict otherwise). Without it those routes answer NotImplemented.
+type SwarmSecretUpdater interface {
+	SecretUpdate(ctx context.Context, ref string, version uint64, spec swarm.SecretSpec) error
+	ConfigUpdate(ctx context.Context, ref string, version uint64, spec swarm.ConfigSpec) error
+}
+
 // secretRoutes serves swarm secrets and configs.
 func (s *server) secretRoutes() {
+	s.handle("POST /secrets/{id}/update", s.withSecretUpdater(func(b SwarmSecretUpdater, w http.ResponseWriter, r *http.Request) error {
+		version, err := versionParam(r)
+		if err != nil {
+			return err
+		}
+		var spec swarm.SecretSpec
+		if err := decodeJSON(r, &spec, false); err != nil {
+			return err
+		}
+		if err := b.SecretUpdate(r.Context(), r.PathValue("id"), version, spec); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}))
+	s.handle("POST /configs/{id}/update", s.withSecretUpdater(func(b SwarmSecretUpdater, w http.ResponseWriter, r *http.Request) error {
+		version, err := versionParam(r)
+		if err != nil {
+			return err
+		}
+		var spec swarm.ConfigSpec
+		if err := decodeJSON(r, &spec, false); err != nil {
+			return err
+		}
+		if err := b.ConfigUpdate(r.Context(), r.PathValue("id"), version, spec); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}))
 	s.handle("GET /secrets", s.withSecrets(func(b SwarmSecretBackend, w http.ResponseWriter, r *http.Request) error {
 		f, err := filtersParam(r)
 		if err != nil {
@@ -105,6 +144,17 @@ func (s *server) withSecrets(fn func(SwarmSecretBackend, http.ResponseWriter, *h
 		b, ok := s.backend.(SwarmSecretBackend)
 		if !ok {
 			return fmt.Errorf("swarm secrets are not implemented by this daemon: %w", errdefs.ErrNotImplemented)
+		}
+		return fn(b, w, r)
+	}
+}
+
+// withSecretUpdater resolves the optional update backend.
+func (s *server) withSecretUpdater(fn func(SwarmSecretUpdater, http.ResponseWriter, *http.Request) error) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		b, ok := s.backend.(SwarmSecretUpdater)
+		if !ok {
+			return fmt.Errorf("updating swarm secrets and configs is not implemented by this daemon: %w", errdefs.ErrNotImplemented)
 		}
 		return fn(b, w, r)
 	}

@@ -90,6 +90,9 @@ func (s *server) serviceInspect(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if boolValue(r, "insertDefaults") {
+		insertServiceDefaults(&svc.Spec)
+	}
 	return writeJSON(w, http.StatusOK, svc)
 }
 
@@ -110,7 +113,7 @@ func (s *server) serviceUpdate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	version, err := versionParam(r)
+	q, err := parseServiceUpdateQuery(r)
 	if err != nil {
 		return err
 	}
@@ -118,9 +121,12 @@ func (s *server) serviceUpdate(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &spec, false); err != nil {
 		return err
 	}
-	resp, err := sb.ServiceUpdate(r.Context(), r.PathValue("id"), version, spec, r.URL.Query().Get("rollback") == "previous")
+	resp, err := sb.ServiceUpdate(r.Context(), r.PathValue("id"), q.version, spec, q.rollback)
 	if err != nil {
 		return err
+	}
+	if resp.Warnings == nil {
+		resp.Warnings = []string{}
 	}
 	return writeJSON(w, http.StatusOK, resp)
 }

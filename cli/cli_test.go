@@ -202,6 +202,6 @@ func TestHelpLooksLikeDocker(t *testing.T) {
 
 	out, _, err = runCLI(t, &fakeAPI{}, "--help")
 	require.NoError(t, err)
-	assert.Contains(t, out, "Management Commands:\n  builder     Manage builds\n  container   Manage containers")
+	assert.Contains(t, out, "Management Commands:\n  builder     Manage builds\n  config      Manage Swarm configs\n  container   Manage containers")
 	assert.Contains(t, out, "Run 'wharf COMMAND --help' for more information on a command.")
 }

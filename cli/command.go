@@ -257,7 +257,7 @@ func addCommands(root *cobra.Command, c *CLI) {
 		newPullCommand(c), newPushCommand(c), newLoginCommand(c), newLogoutCommand(c),
 		newVersionCommand(c), newInfoCommand(c),
 	}
-	management := []*cobra.Command{newContainerCommand(c), newImageCommand(c), newNetworkCommand(c), newVolumeCommand(c), newSystemCommand(c), newBuilderCommand(c), newSwarmCommand(c), newNodeCommand(c), newServiceCommand(c), newStackCommand(c)}
+	management := []*cobra.Command{newContainerCommand(c), newImageCommand(c), newNetworkCommand(c), newVolumeCommand(c), newSystemCommand(c), newBuilderCommand(c), newSwarmCommand(c), newNodeCommand(c), newServiceCommand(c), newStackCommand(c), newSecretCommand(c), newConfigCommand(c)}
 	commands := []*cobra.Command{
 		newAttachCommand(c), newBuildCommand(c), newCreateCommand(c), newEventsCommand(c), newHistoryCommand(c),
 		newImportCommand(c), newInspectCommand(c), newKillCommand(c), newLoadCommand(c),

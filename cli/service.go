@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -12,10 +14,12 @@ import (
 
 	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
+	"github.com/moby/term"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"wharf.io/wharf/cli/format"
 	"wharf.io/wharf/cli/opts"
@@ -61,27 +65,110 @@ func newServiceCommand(c *CLI) *cobra.Command {
 	return cmd
 }
 
-// serviceFlags are the spec options shared by create and update.
+// serviceFlags are the spec options of create and update; the flags a user
+// did not set leave the spec alone, so update changes only what was asked.
 type serviceFlags struct {
-	Replicas                         opts.OptionalInt
-	Mode                             string
-	Publish                          []string
-	LimitCPU, LimitMemory            string
-	ReserveCPU, ReserveMemory        string
-	RestartCondition                 string
-	RestartDelay, RestartWindow      string
-	RestartMaxAttempts               opts.OptionalInt
-	UpdateParallelism                opts.OptionalInt
-	UpdateDelay                      string
-	UpdateOrder, UpdateFailureAction string
-	Env, Labels, ContainerLabels     []string
-	Networks, Constraints, Mounts    []string
-	Hostname, Workdir, User          string
-	Entrypoint                       string
-	HealthCmd                        string
-	HealthInterval                   time.Duration
-	HealthRetries                    int
-	Detach, Quiet                    bool
+	Replicas                               opts.OptionalInt
+	Mode                                   string
+	Publish                                []string
+	LimitCPU, LimitMemory                  string
+	ReserveCPU, ReserveMemory              string
+	RestartCondition                       string
+	RestartDelay, RestartWindow            time.Duration
+	RestartMaxAttempts                     opts.OptionalInt
+	Update, Rollback                       updateFlags
+	Env, Labels, ContainerLabels           []string
+	Networks, Constraints, Mounts, Prefs   []string
+	Secrets, Configs                       []string
+	Hostname, Workdir, User                string
+	Entrypoint                             string
+	StopGracePeriod                        time.Duration
+	HealthCmd                              string
+	HealthInterval, HealthTimeout          time.Duration
+	HealthStartPeriod, HealthStartInterval time.Duration
+	HealthRetries                          int
+	NoHealthcheck                          bool
+	Detach, Quiet                          bool
+}
+
+// updateFlags are --update-* and --rollback-*.
+type updateFlags struct {
+	Parallelism          opts.OptionalInt
+	Delay, Monitor       time.Duration
+	Order, FailureAction string
+	MaxFailureRatio      float32
+}
+
+func (u *updateFlags) register(f *pflag.FlagSet, prefix, what string) {
+	f.Var(&u.Parallelism, prefix+"-parallelism", fmt.Sprintf("Maximum number of tasks %s simultaneously (0 to %s all at once)", what, strings.TrimSuffix(what, "d")))
+	f.DurationVar(&u.Delay, prefix+"-delay", 0, fmt.Sprintf("Delay between %ss (ns|us|ms|s|m|h)", prefix))
+	f.DurationVar(&u.Monitor, prefix+"-monitor", 0, fmt.Sprintf("Duration after each task %s to monitor for failure (ns|us|ms|s|m|h)", prefix))
+	f.StringVar(&u.Order, prefix+"-order", "", fmt.Sprintf(`%s order ("start-first", "stop-first")`, capitalize(prefix)))
+	actions := `"pause", "continue", "rollback"`
+	if prefix == "rollback" {
+		actions = `"pause", "continue"`
+	}
+	f.StringVar(&u.FailureAction, prefix+"-failure-action", "", fmt.Sprintf("Action on %s failure (%s)", prefix, actions))
+	f.Float32Var(&u.MaxFailureRatio, prefix+"-max-failure-ratio", 0, fmt.Sprintf("Failure rate to tolerate during a %s", prefix))
+}
+
+// apply writes the --PREFIX-* flags that were set into *dst.
+func (u *updateFlags) apply(set func(string) bool, prefix string, dst **swarm.UpdateConfig) error {
+	names := []string{"parallelism", "delay", "monitor", "order", "failure-action", "max-failure-ratio"}
+	any := false
+	for _, n := range names {
+		any = any || set(prefix+"-"+n)
+	}
+	if !any {
+		return nil
+	}
+	if *dst == nil {
+		*dst = &swarm.UpdateConfig{Parallelism: 1}
+	} else {
+		c := **dst
+		*dst = &c
+	}
+	uc := *dst
+	if set(prefix + "-parallelism") {
+		if u.Parallelism.Value < 0 {
+			return fmt.Errorf("invalid argument %q for \"--%s-parallelism\" flag: must not be negative", fmt.Sprint(u.Parallelism.Value), prefix)
+		}
+		uc.Parallelism = uint64(u.Parallelism.Value)
+	}
+	if set(prefix + "-delay") {
+		uc.Delay = u.Delay
+	}
+	if set(prefix + "-monitor") {
+		uc.Monitor = u.Monitor
+	}
+	if set(prefix + "-order") {
+		switch o := swarm.UpdateOrder(u.Order); o {
+		case swarm.UpdateOrderStartFirst, swarm.UpdateOrderStopFirst:
+			uc.Order = o
+		default:
+			return fmt.Errorf("invalid argument %q for \"--%s-order\" flag: must be start-first or stop-first", u.Order, prefix)
+		}
+	}
+	if set(prefix + "-failure-action") {
+		switch a := swarm.FailureAction(u.FailureAction); a {
+		case swarm.UpdateFailureActionPause, swarm.UpdateFailureActionContinue:
+			uc.FailureAction = a
+		case swarm.UpdateFailureActionRollback:
+			if prefix == "rollback" {
+				return fmt.Errorf("invalid argument %q for \"--rollback-failure-action\" flag: must be pause or continue", u.FailureAction)
+			}
+			uc.FailureAction = a
+		default:
+			return fmt.Errorf("invalid argument %q for \"--%s-failure-action\" flag", u.FailureAction, prefix)
+		}
+	}
+	if set(prefix + "-max-failure-ratio") {
+		if u.MaxFailureRatio < 0 || u.MaxFailureRatio > 1 {
+			return fmt.Errorf("invalid argument for \"--%s-max-failure-ratio\" flag: must be between 0 and 1", prefix)
+		}
+		uc.MaxFailureRatio = u.MaxFailureRatio
+	}
+	return nil
 }
 
 func (o *serviceFlags) register(cmd *cobra.Command, create bool) {
@@ -92,31 +179,37 @@ func (o *serviceFlags) register(cmd *cobra.Command, create bool) {
 	f.StringVar(&o.ReserveCPU, "reserve-cpu", "", "Reserve CPUs")
 	f.StringVar(&o.ReserveMemory, "reserve-memory", "", "Reserve Memory")
 	f.StringVar(&o.RestartCondition, "restart-condition", "", `Restart when condition is met ("none", "on-failure", "any")`)
-	f.StringVar(&o.RestartDelay, "restart-delay", "", "Delay between restart attempts (ns|us|ms|s|m|h)")
-	f.StringVar(&o.RestartWindow, "restart-window", "", "Window used to evaluate the restart policy (ns|us|ms|s|m|h)")
+	f.DurationVar(&o.RestartDelay, "restart-delay", 0, "Delay between restart attempts (ns|us|ms|s|m|h)")
+	f.DurationVar(&o.RestartWindow, "restart-window", 0, "Window used to evaluate the restart policy (ns|us|ms|s|m|h)")
 	f.Var(&o.RestartMaxAttempts, "restart-max-attempts", "Maximum number of restarts before giving up")
-	f.Var(&o.UpdateParallelism, "update-parallelism", "Maximum number of tasks updated simultaneously (0 to update all at once)")
-	f.StringVar(&o.UpdateDelay, "update-delay", "", "Delay between updates (ns|us|ms|s|m|h)")
-	f.StringVar(&o.UpdateOrder, "update-order", "", `Update order ("start-first", "stop-first")`)
-	f.StringVar(&o.UpdateFailureAction, "update-failure-action", "", `Action on update failure ("pause", "continue", "rollback")`)
+	o.Update.register(f, "update", "updated")
+	o.Rollback.register(f, "rollback", "rolled back")
+	f.StringVar(&o.Hostname, "hostname", "", "Container hostname")
+	f.StringVarP(&o.Workdir, "workdir", "w", "", "Working directory inside the container")
+	f.StringVarP(&o.User, "user", "u", "", "Username or UID (format: <name|uid>[:<group|gid>])")
+	f.StringVar(&o.Entrypoint, "entrypoint", "", "Overwrite the default ENTRYPOINT of the image")
+	f.DurationVar(&o.StopGracePeriod, "stop-grace-period", 0, "Time to wait before force killing a container (ns|us|ms|s|m|h)")
+	f.StringVar(&o.HealthCmd, "health-cmd", "", "Command to run to check health")
+	f.DurationVar(&o.HealthInterval, "health-interval", 0, "Time between running the check (ms|s|m|h)")
+	f.DurationVar(&o.HealthTimeout, "health-timeout", 0, "Maximum time to allow one check to run (ms|s|m|h)")
+	f.DurationVar(&o.HealthStartPeriod, "health-start-period", 0, "Start period for the container to initialize before counting retries towards unstable (ms|s|m|h)")
+	f.DurationVar(&o.HealthStartInterval, "health-start-interval", 0, "Time between running the check during the start period (ms|s|m|h)")
+	f.IntVar(&o.HealthRetries, "health-retries", 0, "Consecutive failures needed to report unhealthy")
+	f.BoolVar(&o.NoHealthcheck, "no-healthcheck", false, "Disable any container-specified HEALTHCHECK")
 	f.BoolVarP(&o.Detach, "detach", "d", false, "Exit immediately instead of waiting for the service to converge")
 	f.BoolVarP(&o.Quiet, "quiet", "q", false, "Suppress progress output")
 	if create {
 		f.StringVar(&o.Mode, "mode", "replicated", `Service mode ("replicated", "global")`)
-		f.StringSliceVarP(&o.Publish, "publish", "p", nil, "Publish a port as a node port")
+		f.StringArrayVarP(&o.Publish, "publish", "p", nil, "Publish a port as a node port")
 		f.StringArrayVarP(&o.Env, "env", "e", nil, "Set environment variables")
 		f.StringArrayVarP(&o.Labels, "label", "l", nil, "Service labels")
 		f.StringArrayVar(&o.ContainerLabels, "container-label", nil, "Container labels")
 		f.StringArrayVar(&o.Networks, "network", nil, "Network attachments")
 		f.StringArrayVar(&o.Constraints, "constraint", nil, "Placement constraints")
+		f.StringArrayVar(&o.Prefs, "placement-pref", nil, "Add a placement preference")
 		f.StringArrayVar(&o.Mounts, "mount", nil, "Attach a filesystem mount to the service")
-		f.StringVar(&o.Hostname, "hostname", "", "Container hostname")
-		f.StringVarP(&o.Workdir, "workdir", "w", "", "Working directory inside the container")
-		f.StringVarP(&o.User, "user", "u", "", "Username or UID (format: <name|uid>[:<group|gid>])")
-		f.StringVar(&o.Entrypoint, "entrypoint", "", "Overwrite the default ENTRYPOINT of the image")
-		f.StringVar(&o.HealthCmd, "health-cmd", "", "Command to run to check health")
-		f.DurationVar(&o.HealthInterval, "health-interval", 0, "Time between running the check (ms|s|m|h)")
-		f.IntVar(&o.HealthRetries, "health-retries", 0, "Consecutive failures needed to report unhealthy")
+		f.StringArrayVar(&o.Secrets, "secret", nil, "Specify secrets to expose to the service")
+		f.StringArrayVar(&o.Configs, "config", nil, "Specify configurations to expose to the service")
 	}
 }
 
@@ -124,14 +217,23 @@ func (o *serviceFlags) register(cmd *cobra.Command, create bool) {
 func (o *serviceFlags) apply(cmd *cobra.Command, spec *swarm.ServiceSpec) error {
 	set := cmd.Flags().Changed
 	ts := &spec.TaskTemplate
-	if ts.ContainerSpec == nil {
-		ts.ContainerSpec = &swarm.ContainerSpec{}
+	// spec is a copy whose pointers still share the daemon's answer;
+	// what the flags write through them gets its own copy first.
+	cs := &swarm.ContainerSpec{}
+	if ts.ContainerSpec != nil {
+		*cs = *ts.ContainerSpec
 	}
-	cs := ts.ContainerSpec
+	ts.ContainerSpec = cs
+	if r := spec.Mode.Replicated; r != nil {
+		c := *r
+		spec.Mode.Replicated = &c
+	}
 	if set("mode") {
 		switch o.Mode {
 		case "replicated":
-			spec.Mode = swarm.ServiceMode{Replicated: &swarm.ReplicatedService{}}
+			if spec.Mode.Replicated == nil {
+				spec.Mode = swarm.ServiceMode{Replicated: &swarm.ReplicatedService{}}
+			}
 		case "global":
 			if o.Replicas.IsSet {
 				return fmt.Errorf("replicas can only be used with replicated mode")
@@ -145,70 +247,36 @@ func (o *serviceFlags) apply(cmd *cobra.Command, spec *swarm.ServiceSpec) error 
 		if spec.Mode.Replicated == nil {
 			return fmt.Errorf("replicas can only be used with replicated mode")
 		}
+		if o.Replicas.Value < 0 {
+			return fmt.Errorf("invalid argument \"%d\" for \"--replicas\" flag: must not be negative", o.Replicas.Value)
+		}
 		n := uint64(o.Replicas.Value)
 		spec.Mode.Replicated.Replicas = &n
+	}
+	if len(o.Publish) > 0 {
+		ep := &swarm.EndpointSpec{}
+		if spec.EndpointSpec != nil {
+			*ep = *spec.EndpointSpec
+		}
+		ep.Ports = slices.Clone(ep.Ports)
+		spec.EndpointSpec = ep
 	}
 	for _, p := range o.Publish {
 		pc, err := parsePublish(p)
 		if err != nil {
 			return err
 		}
-		if spec.EndpointSpec == nil {
-			spec.EndpointSpec = &swarm.EndpointSpec{}
-		}
 		spec.EndpointSpec.Ports = append(spec.EndpointSpec.Ports, pc...)
 	}
-	res := func() *swarm.ResourceRequirements {
-		if ts.Resources == nil {
-			ts.Resources = &swarm.ResourceRequirements{}
-		}
-		return ts.Resources
-	}
-	if set("limit-cpu") || set("limit-memory") {
-		r := res()
-		if r.Limits == nil {
-			r.Limits = &swarm.Limit{}
-		}
-		if set("limit-cpu") {
-			n, err := parseNanoCPUs(o.LimitCPU)
-			if err != nil {
-				return err
-			}
-			r.Limits.NanoCPUs = n
-		}
-		if set("limit-memory") {
-			n, err := units.RAMInBytes(o.LimitMemory)
-			if err != nil {
-				return fmt.Errorf("invalid argument %q for \"--limit-memory\" flag: %w", o.LimitMemory, err)
-			}
-			r.Limits.MemoryBytes = n
-		}
-	}
-	if set("reserve-cpu") || set("reserve-memory") {
-		r := res()
-		if r.Reservations == nil {
-			r.Reservations = &swarm.Resources{}
-		}
-		if set("reserve-cpu") {
-			n, err := parseNanoCPUs(o.ReserveCPU)
-			if err != nil {
-				return err
-			}
-			r.Reservations.NanoCPUs = n
-		}
-		if set("reserve-memory") {
-			n, err := units.RAMInBytes(o.ReserveMemory)
-			if err != nil {
-				return fmt.Errorf("invalid argument %q for \"--reserve-memory\" flag: %w", o.ReserveMemory, err)
-			}
-			r.Reservations.MemoryBytes = n
-		}
+	if err := o.applyResources(set, ts); err != nil {
+		return err
 	}
 	if set("restart-condition") || set("restart-delay") || set("restart-window") || set("restart-max-attempts") {
-		if ts.RestartPolicy == nil {
-			ts.RestartPolicy = &swarm.RestartPolicy{}
+		rp := &swarm.RestartPolicy{}
+		if ts.RestartPolicy != nil {
+			*rp = *ts.RestartPolicy
 		}
-		rp := ts.RestartPolicy
+		ts.RestartPolicy = rp
 		if set("restart-condition") {
 			switch c := swarm.RestartPolicyCondition(o.RestartCondition); c {
 			case swarm.RestartPolicyConditionNone, swarm.RestartPolicyConditionOnFailure, swarm.RestartPolicyConditionAny:
@@ -217,47 +285,31 @@ func (o *serviceFlags) apply(cmd *cobra.Command, spec *swarm.ServiceSpec) error 
 				return fmt.Errorf("invalid restart condition %q", o.RestartCondition)
 			}
 		}
-		for flag, dst := range map[string]**time.Duration{"restart-delay": &rp.Delay, "restart-window": &rp.Window} {
-			if set(flag) {
-				v := o.RestartDelay
-				if flag == "restart-window" {
-					v = o.RestartWindow
-				}
-				d, err := time.ParseDuration(v)
-				if err != nil {
-					return fmt.Errorf("invalid argument %q for \"--%s\" flag: %w", v, flag, err)
-				}
-				*dst = &d
-			}
+		if set("restart-delay") {
+			d := o.RestartDelay
+			rp.Delay = &d
+		}
+		if set("restart-window") {
+			d := o.RestartWindow
+			rp.Window = &d
 		}
 		if set("restart-max-attempts") {
+			if o.RestartMaxAttempts.Value < 0 {
+				return fmt.Errorf("invalid argument for \"--restart-max-attempts\" flag: must not be negative")
+			}
 			n := uint64(o.RestartMaxAttempts.Value)
 			rp.MaxAttempts = &n
 		}
 	}
-	if set("update-parallelism") || set("update-delay") || set("update-order") || set("update-failure-action") {
-		if spec.UpdateConfig == nil {
-			spec.UpdateConfig = &swarm.UpdateConfig{Parallelism: 1}
-		}
-		uc := spec.UpdateConfig
-		if set("update-parallelism") {
-			uc.Parallelism = uint64(o.UpdateParallelism.Value)
-		}
-		if set("update-delay") {
-			d, err := time.ParseDuration(o.UpdateDelay)
-			if err != nil {
-				return fmt.Errorf("invalid argument %q for \"--update-delay\" flag: %w", o.UpdateDelay, err)
-			}
-			uc.Delay = d
-		}
-		if set("update-order") {
-			uc.Order = swarm.UpdateOrder(o.UpdateOrder)
-		}
-		if set("update-failure-action") {
-			uc.FailureAction = swarm.FailureAction(o.UpdateFailureAction)
-		}
+	if err := o.Update.apply(set, "update", &spec.UpdateConfig); err != nil {
+		return err
 	}
-	cs.Env = append(cs.Env, o.Env...)
+	if err := o.Rollback.apply(set, "rollback", &spec.RollbackConfig); err != nil {
+		return err
+	}
+	if len(o.Env) > 0 {
+		cs.Env = append(slices.Clone(cs.Env), o.Env...)
+	}
 	if len(o.Labels) > 0 {
 		labels, err := opts.ParseLabels(o.Labels)
 		if err != nil {
@@ -273,17 +325,44 @@ func (o *serviceFlags) apply(cmd *cobra.Command, spec *swarm.ServiceSpec) error 
 		cs.Labels = labels
 	}
 	for _, n := range o.Networks {
-		ts.Networks = append(ts.Networks, swarm.NetworkAttachmentConfig{Target: n})
+		ts.Networks = append(slices.Clip(ts.Networks), swarm.NetworkAttachmentConfig{Target: n})
 	}
-	if len(o.Constraints) > 0 {
-		ts.Placement = &swarm.Placement{Constraints: o.Constraints}
+	if len(o.Constraints) > 0 || len(o.Prefs) > 0 {
+		p := &swarm.Placement{}
+		if ts.Placement != nil {
+			*p = *ts.Placement
+		}
+		ts.Placement = p
+		p.Preferences = slices.Clip(p.Preferences)
+		p.Constraints = append(slices.Clip(p.Constraints), o.Constraints...)
+		for _, p := range o.Prefs {
+			pp, err := parsePlacementPref(p)
+			if err != nil {
+				return err
+			}
+			ts.Placement.Preferences = append(ts.Placement.Preferences, pp)
+		}
 	}
 	for _, m := range o.Mounts {
 		mt, err := opts.ParseMount(m)
 		if err != nil {
 			return err
 		}
-		cs.Mounts = append(cs.Mounts, mt)
+		cs.Mounts = append(slices.Clip(cs.Mounts), mt)
+	}
+	for _, s := range o.Secrets {
+		r, err := parseSecretRef(s)
+		if err != nil {
+			return err
+		}
+		cs.Secrets = append(slices.Clip(cs.Secrets), r)
+	}
+	for _, s := range o.Configs {
+		r, err := parseConfigRef(s)
+		if err != nil {
+			return err
+		}
+		cs.Configs = append(slices.Clip(cs.Configs), r)
 	}
 	if set("hostname") {
 		cs.Hostname = o.Hostname
@@ -297,9 +376,118 @@ func (o *serviceFlags) apply(cmd *cobra.Command, spec *swarm.ServiceSpec) error 
 	if set("entrypoint") {
 		cs.Command = strings.Fields(o.Entrypoint)
 	}
-	if o.HealthCmd != "" {
-		cs.Healthcheck = &container.HealthConfig{Test: []string{"CMD-SHELL", o.HealthCmd}, Interval: o.HealthInterval, Retries: o.HealthRetries}
+	if set("stop-grace-period") {
+		d := o.StopGracePeriod
+		cs.StopGracePeriod = &d
 	}
+	return o.applyHealth(set, cs)
+}
+
+func (o *serviceFlags) applyResources(set func(string) bool, ts *swarm.TaskSpec) error {
+	if !set("limit-cpu") && !set("limit-memory") && !set("reserve-cpu") && !set("reserve-memory") {
+		return nil
+	}
+	r := &swarm.ResourceRequirements{}
+	if ts.Resources != nil {
+		*r = *ts.Resources
+	}
+	ts.Resources = r
+	if set("limit-cpu") || set("limit-memory") {
+		l := &swarm.Limit{}
+		if r.Limits != nil {
+			*l = *r.Limits
+		}
+		r.Limits = l
+		if set("limit-cpu") {
+			n, err := parseNanoCPUs(o.LimitCPU)
+			if err != nil {
+				return err
+			}
+			l.NanoCPUs = n
+		}
+		if set("limit-memory") {
+			n, err := units.RAMInBytes(o.LimitMemory)
+			if err != nil {
+				return fmt.Errorf("invalid argument %q for \"--limit-memory\" flag: %w", o.LimitMemory, err)
+			}
+			l.MemoryBytes = n
+		}
+	}
+	if set("reserve-cpu") || set("reserve-memory") {
+		res := &swarm.Resources{}
+		if r.Reservations != nil {
+			*res = *r.Reservations
+		}
+		r.Reservations = res
+		if set("reserve-cpu") {
+			n, err := parseNanoCPUs(o.ReserveCPU)
+			if err != nil {
+				return err
+			}
+			res.NanoCPUs = n
+		}
+		if set("reserve-memory") {
+			n, err := units.RAMInBytes(o.ReserveMemory)
+			if err != nil {
+				return fmt.Errorf("invalid argument %q for \"--reserve-memory\" flag: %w", o.ReserveMemory, err)
+			}
+			res.MemoryBytes = n
+		}
+	}
+	return nil
+}
+
+func (o *serviceFlags) applyHealth(set func(string) bool, cs *swarm.ContainerSpec) error {
+	health := []string{"health-cmd", "health-interval", "health-timeout", "health-start-period", "health-start-interval", "health-retries"}
+	changed := false
+	for _, h := range health {
+		changed = changed || set(h)
+	}
+	if o.NoHealthcheck {
+		if changed {
+			return fmt.Errorf("--no-healthcheck conflicts with --health-* options")
+		}
+		cs.Healthcheck = &container.HealthConfig{Test: []string{"NONE"}}
+		return nil
+	}
+	if !changed {
+		return nil
+	}
+	hc := &container.HealthConfig{}
+	if cs.Healthcheck != nil && (len(cs.Healthcheck.Test) == 0 || cs.Healthcheck.Test[0] != "NONE") {
+		*hc = *cs.Healthcheck
+	}
+	if set("health-cmd") {
+		hc.Test = nil
+		if o.HealthCmd != "" {
+			hc.Test = []string{"CMD-SHELL", o.HealthCmd}
+		}
+	}
+	for flag, d := range map[string]time.Duration{"health-interval": o.HealthInterval, "health-timeout": o.HealthTimeout,
+		"health-start-period": o.HealthStartPeriod, "health-start-interval": o.HealthStartInterval} {
+		if set(flag) && d < 0 {
+			return fmt.Errorf("invalid argument for \"--%s\" flag: must not be negative", flag)
+		}
+	}
+	if set("health-interval") {
+		hc.Interval = o.HealthInterval
+	}
+	if set("health-timeout") {
+		hc.Timeout = o.HealthTimeout
+	}
+	if set("health-start-period") {
+		hc.StartPeriod = o.HealthStartPeriod
+	}
+	if set("health-start-interval") {
+		hc.StartInterval = o.HealthStartInterval
+	}
+	if set("health-retries") {
+		if o.HealthRetries < 0 {
+			return fmt.Errorf("invalid argument for \"--health-retries\" flag: must not be negative")
+		}
+		hc.Retries = o.HealthRetries
+	}
+	cs.Healthcheck = hc
 	return nil
 }
 
@@ -309,75 +497,6 @@ func parseNanoCPUs(s string) (int64, error) {
 		return 0, fmt.Errorf("invalid CPU value %q", s)
 	}
 	return int64(f * 1e9), nil
-}
-
-// parsePublish reads -p: "8080:80", "8080:80/udp", "80" (a port the swarm
-// picks), or "published=8080,target=80,protocol=udp,mode=host".
-func parsePublish(s string) ([]swarm.PortConfig, error) {
-	bad := fmt.Errorf("invalid publish option %q", s)
-	pc := swarm.PortConfig{Protocol: network.TCP, PublishMode: swarm.PortConfigPublishModeIngress}
-	if strings.Contains(s, "=") {
-		for _, kv := range strings.Split(s, ",") {
-			k, v, ok := strings.Cut(kv, "=")
-			if !ok {
-				return nil, bad
-			}
-			switch strings.ToLower(k) {
-			case "published":
-				n, err := strconv.ParseUint(v, 10, 16)
-				if err != nil {
-					return nil, bad
-				}
-				pc.PublishedPort = uint32(n)
-			case "target":
-				n, err := strconv.ParseUint(v, 10, 16)
-				if err != nil || n == 0 {
-					return nil, bad
-				}
-				pc.TargetPort = uint32(n)
-			case "protocol":
-				if v != "tcp" && v != "udp" {
-					return nil, bad
-				}
-				pc.Protocol = network.IPProtocol(v)
-			case "mode":
-				if v != "ingress" && v != "host" {
-					return nil, bad
-				}
-				pc.PublishMode = swarm.PortConfigPublishMode(v)
-			default:
-				return nil, bad
-			}
-		}
-		if pc.TargetPort == 0 {
-			return nil, fmt.Errorf("invalid publish option %q: missing target port", s)
-		}
-		return []swarm.PortConfig{pc}, nil
-	}
-	spec, proto, hasProto := strings.Cut(s, "/")
-	if hasProto {
-		if proto != "tcp" && proto != "udp" {
-			return nil, bad
-		}
-		pc.Protocol = network.IPProtocol(proto)
-	}
-	pub, target, hasPub := strings.Cut(spec, ":")
-	if !hasPub {
-		target, pub = pub, ""
-	}
-	t, err := strconv.ParseUint(target, 10, 16)
-	if err != nil || t == 0 {
-		return nil, bad
-	}
-	pc.TargetPort = uint32(t)
-	if pub != "" {
-		p, err := strconv.ParseUint(pub, 10, 16)
-		if err != nil || p == 0 {
-			return nil, bad
-		}
-		pc.PublishedPort = uint32(p)
-	}
-	return []swarm.PortConfig{pc}, nil
 }
 
 func newServiceCreateCommand(c *CLI) *cobra.Command {
@@ -413,7 +532,7 @@ func newServiceCreateCommand(c *CLI) *cobra.Command {
 			if o.Detach {
 				return nil
 			}
-			return waitConverged(cmd.Context(), c, api, res.ID, o.Quiet)
+			return waitConverged(cmd.Context(), c, api, res.ID, o.Quiet, false)
 		},
 	}
 	cmd.Flags().String("name", "", "Service name")
@@ -422,16 +541,53 @@ func newServiceCreateCommand(c *CLI) *cobra.Command {
 	return cmd
 }
 
-// waitConverged follows a service until every task it wants runs, as the
-// docker CLI does without --detach, and fails with a task's error when
-// one fails instead.
-func waitConverged(ctx context.Context, c *CLI, api serviceAPI, id string, quiet bool) error {
-	out := c.Out
+// convergeTimeout bounds a wait for convergence that neither succeeds nor
+// fails (a slow image pull is the usual reason to come near it).
+var convergeTimeout = 5 * time.Minute
+
+// convergePoll is how often a wait looks at the service again.
+var convergePoll = 250 * time.Millisecond
+
+// containerInspector is the part of the client the health check uses; on
+// one node every task container is the local daemon's.
+type containerInspector interface {
+	ContainerInspect(ctx context.Context, container string, options client.ContainerInspectOptions) (client.ContainerInspectResult, error)
+}
+
+// waitConverged follows a service until every task it wants runs its
+// current spec (healthy, where it has a healthcheck), as the docker CLI
+// does without --detach, and fails with a task's error when the service
+// cannot get there. rollback says the wait is for a requested rollback.
+func waitConverged(ctx context.Context, c *CLI, api serviceAPI, id string, quiet, rollback bool) error {
+	var out io.Writer = c.Out
 	if quiet {
 		out = io.Discard
 	}
-	last := ""
-	deadline := time.Now().Add(5 * time.Minute)
+	_, tty := term.GetFdInfo(c.Out)
+	pp := &progressPrinter{out: out, tty: tty && !quiet}
+	start := time.Now()
+	healthyIDs := map[string]bool{}
+	inspector, _ := api.(containerInspector)
+	healthy := func(t swarm.Task) bool {
+		hc := t.Spec.ContainerSpec
+		if hc == nil || hc.Healthcheck == nil || len(hc.Healthcheck.Test) == 0 || hc.Healthcheck.Test[0] == "NONE" ||
+			t.Status.ContainerStatus == nil || inspector == nil {
+			return true
+		}
+		cid := t.Status.ContainerStatus.ContainerID
+		if healthyIDs[cid] {
+			return true
+		}
+		res, err := inspector.ContainerInspect(ctx, cid, client.ContainerInspectOptions{})
+		if err != nil {
+			return true // on another node: the client cannot tell
+		}
+		if st := res.Container.State; st != nil && st.Health != nil && st.Health.Status != container.Healthy {
+			return false
+		}
+		healthyIDs[cid] = true
+		return true
+	}
 	for {
 		svc, err := api.ServiceInspect(ctx, id, client.ServiceInspectOptions{})
 		if err != nil {
@@ -439,44 +595,26 @@ func waitConverged(ctx context.Context, c *CLI, api serviceAPI, id string, quiet
 		}
 		f := client.Filters{}
 		f.Add("service", svc.Service.ID)
-		f.Add("desired-state", "running")
 		tasks, err := api.TaskList(ctx, client.TaskListOptions{Filters: f})
 		if err != nil {
 			return err
 		}
-		running := 0
-		var failure string
-		for _, t := range tasks.Items {
-			if t.Status.State == swarm.TaskStateRunning {
-				running++
-			}
-			if t.Status.Err != "" && (t.Status.State == swarm.TaskStateFailed || t.Status.State == swarm.TaskStateRejected || t.Status.State == swarm.TaskStatePending) {
-				failure = t.Status.Err
-			}
+		cv := checkConvergence(svc.Service, tasks.Items, start, time.Now(), rollback, healthy)
+		pp.update(cv)
+		if cv.err != nil {
+			return cv.err
 		}
-		want := len(tasks.Items)
-		if r := svc.Service.Spec.Mode.Replicated; r != nil && r.Replicas != nil {
-			want = int(*r.Replicas)
-		}
-		line := fmt.Sprintf("overall progress: %d out of %d tasks", running, want)
-		if line != last {
-			fmt.Fprintln(out, line)
-			last = line
-		}
-		if running == want {
-			fmt.Fprintln(out, "verify: Service converged")
+		if cv.converged {
+			pp.done()
 			return nil
 		}
-		if failure != "" && time.Now().After(deadline.Add(-4*time.Minute)) {
-			return fmt.Errorf("%s: %s", svc.Service.Spec.Name, failure)
-		}
-		if time.Now().After(deadline) {
-			return errors.New("service did not converge within 5 minutes")
+		if time.Since(start) > convergeTimeout {
+			return fmt.Errorf("service %s did not converge within %s: %d out of %d tasks running", svc.Service.Spec.Name, convergeTimeout, cv.running, cv.want)
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
+		case <-time.After(convergePoll):
 		}
 	}
 }
@@ -874,7 +1012,9 @@ func newServiceScaleCommand(c *CLI) *cobra.Command {
 					if spec.Mode.Replicated == nil {
 						return fmt.Errorf("scale can only be used with replicated mode")
 					}
-					spec.Mode.Replicated.Replicas = &n
+					r := *spec.Mode.Replicated
+					r.Replicas = &n
+					spec.Mode.Replicated = &r
 					return nil
 				})
 				if err != nil {
@@ -886,7 +1026,7 @@ func newServiceScaleCommand(c *CLI) *cobra.Command {
 			}
 			if !detach {
 				for _, name := range scaled {
-					if err := waitConverged(ctx, c, api, name, false); err != nil {
+					if err := waitConverged(ctx, c, api, name, false, false); err != nil {
 						errs = append(errs, err.Error())
 					}
 				}
@@ -899,16 +1039,6 @@ func newServiceScaleCommand(c *CLI) *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "Exit immediately instead of waiting for the service to converge")
 	return cmd
-}
-
-// parseScale reads SERVICE=REPLICAS.
-func parseScale(s string) (string, uint64, error) {
-	name, v, ok := strings.Cut(s, "=")
-	n, err := strconv.ParseUint(v, 10, 64)
-	if !ok || name == "" || err != nil {
-		return "", 0, fmt.Errorf("invalid scale specifier '%s'.\nSee 'wharf service scale --help'.\n\nUsage:  wharf service scale SERVICE=REPLICAS [SERVICE=REPLICAS...]", s)
-	}
-	return name, n, nil
 }
 
 // updateService reads a service, changes its spec and writes it back.
@@ -925,11 +1055,237 @@ func updateService(ctx context.Context, api serviceAPI, ref string, mutate func(
 	return err
 }
 
+// updateEdits are update's --*-add and --*-rm flags.
+type updateEdits struct {
+	Image                       string
+	Args                        string
+	EnvAdd, EnvRm               []string
+	PublishAdd, PublishRm       []string
+	LabelAdd, LabelRm           []string
+	ContainerLabelAdd           []string
+	ContainerLabelRm            []string
+	ConstraintAdd, ConstraintRm []string
+	PrefAdd, PrefRm             []string
+	MountAdd, MountRm           []string
+	NetworkAdd, NetworkRm       []string
+	SecretAdd, SecretRm         []string
+	ConfigAdd, ConfigRm         []string
+	Force, Rollback             bool
+}
+
+func (e *updateEdits) register(f *pflag.FlagSet) {
+	f.StringVar(&e.Image, "image", "", "Service image tag")
+	f.StringVar(&e.Args, "args", "", "Service command args")
+	f.StringArrayVar(&e.EnvAdd, "env-add", nil, "Add or update an environment variable")
+	f.StringArrayVar(&e.EnvRm, "env-rm", nil, "Remove an environment variable")
+	f.StringArrayVar(&e.PublishAdd, "publish-add", nil, "Add or update a published port")
+	f.StringArrayVar(&e.PublishRm, "publish-rm", nil, "Remove a published port by its target port")
+	f.StringArrayVar(&e.LabelAdd, "label-add", nil, "Add or update a service label")
+	f.StringArrayVar(&e.LabelRm, "label-rm", nil, "Remove a label by its key")
+	f.StringArrayVar(&e.ContainerLabelAdd, "container-label-add", nil, "Add or update a container label")
+	f.StringArrayVar(&e.ContainerLabelRm, "container-label-rm", nil, "Remove a container label by its key")
+	f.StringArrayVar(&e.ConstraintAdd, "constraint-add", nil, "Add or update a placement constraint")
+	f.StringArrayVar(&e.ConstraintRm, "constraint-rm", nil, "Remove a constraint")
+	f.StringArrayVar(&e.PrefAdd, "placement-pref-add", nil, "Add a placement preference")
+	f.StringArrayVar(&e.PrefRm, "placement-pref-rm", nil, "Remove a placement preference")
+	f.StringArrayVar(&e.MountAdd, "mount-add", nil, "Add or update a mount on a service")
+	f.StringArrayVar(&e.MountRm, "mount-rm", nil, "Remove a mount by its target path")
+	f.StringArrayVar(&e.NetworkAdd, "network-add", nil, "Add a network")
+	f.StringArrayVar(&e.NetworkRm, "network-rm", nil, "Remove a network")
+	f.StringArrayVar(&e.SecretAdd, "secret-add", nil, "Add or update a secret on a service")
+	f.StringArrayVar(&e.SecretRm, "secret-rm", nil, "Remove a secret")
+	f.StringArrayVar(&e.ConfigAdd, "config-add", nil, "Add or update a config file on a service")
+	f.StringArrayVar(&e.ConfigRm, "config-rm", nil, "Remove a configuration file")
+	f.BoolVar(&e.Force, "force", false, "Force update even if no changes require it")
+	f.BoolVar(&e.Rollback, "rollback", false, "Rollback to previous specification")
+}
+
+// apply edits spec in place; removals come before additions, as in docker.
+func (e *updateEdits) apply(set func(string) bool, spec *swarm.ServiceSpec) error {
+	ts := &spec.TaskTemplate
+	if ts.ContainerSpec == nil {
+		ts.ContainerSpec = &swarm.ContainerSpec{}
+	}
+	cs := ts.ContainerSpec
+	if set("image") {
+		cs.Image = e.Image
+	}
+	if set("args") {
+		cs.Args = strings.Fields(e.Args)
+	}
+	for _, k := range e.EnvRm {
+		cs.Env = removeEnv(cs.Env, k)
+	}
+	for _, kv := range e.EnvAdd {
+		k, _, _ := strings.Cut(kv, "=")
+		cs.Env = append(removeEnv(cs.Env, k), kv)
+	}
+	var err error
+	if spec.Labels, err = editLabels(spec.Labels, e.LabelAdd, e.LabelRm); err != nil {
+		return err
+	}
+	if cs.Labels, err = editLabels(cs.Labels, e.ContainerLabelAdd, e.ContainerLabelRm); err != nil {
+		return err
+	}
+	if len(e.PublishRm) > 0 || len(e.PublishAdd) > 0 {
+		if err := editPorts(spec, e.PublishAdd, e.PublishRm); err != nil {
+			return err
+		}
+	}
+	if len(e.ConstraintAdd)+len(e.ConstraintRm)+len(e.PrefAdd)+len(e.PrefRm) > 0 {
+		p := &swarm.Placement{}
+		if ts.Placement != nil {
+			*p = *ts.Placement
+		}
+		ts.Placement = p
+		p.Constraints = slices.DeleteFunc(slices.Clone(p.Constraints), func(c string) bool { return slices.Contains(e.ConstraintRm, c) })
+		for _, c := range e.ConstraintAdd {
+			if !slices.Contains(p.Constraints, c) {
+				p.Constraints = append(p.Constraints, c)
+			}
+		}
+		for _, r := range e.PrefRm {
+			pp, err := parsePlacementPref(r)
+			if err != nil {
+				return err
+			}
+			p.Preferences = slices.DeleteFunc(slices.Clone(p.Preferences), func(x swarm.PlacementPreference) bool {
+				return x.Spread != nil && x.Spread.SpreadDescriptor == pp.Spread.SpreadDescriptor
+			})
+		}
+		for _, a := range e.PrefAdd {
+			pp, err := parsePlacementPref(a)
+			if err != nil {
+				return err
+			}
+			p.Preferences = append(p.Preferences, pp)
+		}
+	}
+	if len(e.MountRm) > 0 || len(e.MountAdd) > 0 {
+		cs.Mounts = slices.DeleteFunc(slices.Clone(cs.Mounts), func(m mount.Mount) bool { return slices.Contains(e.MountRm, m.Target) })
+		for _, s := range e.MountAdd {
+			m, err := opts.ParseMount(s)
+			if err != nil {
+				return err
+			}
+			cs.Mounts = slices.DeleteFunc(cs.Mounts, func(x mount.Mount) bool { return x.Target == m.Target })
+			cs.Mounts = append(cs.Mounts, m)
+		}
+	}
+	if len(e.NetworkRm) > 0 || len(e.NetworkAdd) > 0 {
+		ts.Networks = slices.DeleteFunc(slices.Clone(ts.Networks), func(n swarm.NetworkAttachmentConfig) bool {
+			return slices.Contains(e.NetworkRm, n.Target)
+		})
+		for _, n := range e.NetworkAdd {
+			if slices.ContainsFunc(ts.Networks, func(x swarm.NetworkAttachmentConfig) bool { return x.Target == n }) {
+				return fmt.Errorf("service is already attached to network %s", n)
+			}
+			ts.Networks = append(ts.Networks, swarm.NetworkAttachmentConfig{Target: n})
+		}
+	}
+	if len(e.SecretRm) > 0 || len(e.SecretAdd) > 0 {
+		cs.Secrets = slices.DeleteFunc(slices.Clone(cs.Secrets), func(r *swarm.SecretReference) bool {
+			return r == nil || slices.Contains(e.SecretRm, r.SecretName) || slices.Contains(e.SecretRm, r.SecretID)
+		})
+		for _, s := range e.SecretAdd {
+			r, err := parseSecretRef(s)
+			if err != nil {
+				return err
+			}
+			cs.Secrets = slices.DeleteFunc(cs.Secrets, func(x *swarm.SecretReference) bool { return x.File != nil && x.File.Name == r.File.Name })
+			cs.Secrets = append(cs.Secrets, r)
+		}
+	}
+	if len(e.ConfigRm) > 0 || len(e.ConfigAdd) > 0 {
+		cs.Configs = slices.DeleteFunc(slices.Clone(cs.Configs), func(r *swarm.ConfigReference) bool {
+			return r == nil || slices.Contains(e.ConfigRm, r.ConfigName) || slices.Contains(e.ConfigRm, r.ConfigID)
+		})
+		for _, s := range e.ConfigAdd {
+			r, err := parseConfigRef(s)
+			if err != nil {
+				return err
+			}
+			cs.Configs = slices.DeleteFunc(cs.Configs, func(x *swarm.ConfigReference) bool { return x.File != nil && x.File.Name == r.File.Name })
+			cs.Configs = append(cs.Configs, r)
+		}
+	}
+	if e.Force {
+		ts.ForceUpdate++
+	}
+	return nil
+}
+
+// editLabels removes keys, then sets key=value pairs.
+func editLabels(labels map[string]string, add, rm []string) (map[string]string, error) {
+	if len(add) == 0 && len(rm) == 0 {
+		return labels, nil
+	}
+	out := maps.Clone(labels)
+	if out == nil {
+		out = map[string]string{}
+	}
+	for _, k := range rm {
+		delete(out, k)
+	}
+	parsed, err := opts.ParseLabels(add)
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(out, parsed)
+	return out, nil
+}
+
+// editPorts applies --publish-rm (a target port, "80/udp", or a full
+// spec) and --publish-add (replacing a port of the same published port).
+func editPorts(spec *swarm.ServiceSpec, add, rm []string) error {
+	ep := &swarm.EndpointSpec{}
+	if spec.EndpointSpec != nil {
+		*ep = *spec.EndpointSpec
+	}
+	spec.EndpointSpec = ep
+	ports := slices.Clone(ep.Ports)
+	for _, r := range rm {
+		target, proto := r, ""
+		if strings.Contains(r, "=") || strings.Contains(r, ":") {
+			pcs, err := parsePublish(r)
+			if err != nil {
+				return err
+			}
+			target, proto = strconv.Itoa(int(pcs[0].TargetPort)), string(pcs[0].Protocol)
+		} else if t, p, ok := strings.Cut(r, "/"); ok {
+			target, proto = t, p
+		}
+		n, err := strconv.ParseUint(target, 10, 16)
+		if err != nil {
+			return fmt.Errorf("invalid publish-rm option %q", r)
+		}
+		ports = slices.DeleteFunc(ports, func(p swarm.PortConfig) bool {
+			pp := string(p.Protocol)
+			if pp == "" {
+				pp = "tcp"
+			}
+			return p.TargetPort == uint32(n) && (proto == "" || proto == pp)
+		})
+	}
+	for _, a := range add {
+		pcs, err := parsePublish(a)
+		if err != nil {
+			return err
+		}
+		for _, pc := range pcs {
+			ports = slices.DeleteFunc(ports, func(p swarm.PortConfig) bool {
+				return p == pc || (pc.PublishedPort != 0 && p.PublishedPort == pc.PublishedPort && p.Protocol == pc.Protocol)
+			})
+			ports = append(ports, pc)
+		}
+	}
+	ep.Ports = ports
+	return nil
+}
+
 func newServiceUpdateCommand(c *CLI) *cobra.Command {
 	var o serviceFlags
-	var image string
-	var envAdd, envRm, pubAdd []string
-	var force, rollback bool
+	var e updateEdits
 	cmd := &cobra.Command{
 		Use:   "update [OPTIONS] SERVICE",
 		Short: "Update a service",
@@ -940,62 +1296,50 @@ func newServiceUpdateCommand(c *CLI) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			if rollback {
-				s, err := api.ServiceInspect(ctx, args[0], client.ServiceInspectOptions{})
-				if err != nil {
-					return err
-				}
-				if _, err := api.ServiceUpdate(ctx, s.Service.ID, client.ServiceUpdateOptions{Version: s.Service.Version, Spec: s.Service.Spec, Rollback: "previous"}); err != nil {
-					return err
-				}
-			} else if err := updateService(ctx, api, args[0], func(spec *swarm.ServiceSpec) error {
-				if err := o.apply(cmd, spec); err != nil {
-					return err
-				}
-				cs := spec.TaskTemplate.ContainerSpec
-				if image != "" {
-					cs.Image = image
-				}
-				for _, k := range envRm {
-					cs.Env = removeEnv(cs.Env, k)
-				}
-				for _, kv := range envAdd {
-					k, _, _ := strings.Cut(kv, "=")
-					cs.Env = append(removeEnv(cs.Env, k), kv)
-				}
-				for _, p := range pubAdd {
-					pc, err := parsePublish(p)
-					if err != nil {
-						return err
-					}
-					if spec.EndpointSpec == nil {
-						spec.EndpointSpec = &swarm.EndpointSpec{}
-					}
-					spec.EndpointSpec.Ports = append(spec.EndpointSpec.Ports, pc...)
-				}
-				if force {
-					spec.TaskTemplate.ForceUpdate++
-				}
-				return nil
-			}); err != nil {
+			s, err := api.ServiceInspect(ctx, args[0], client.ServiceInspectOptions{})
+			if err != nil {
 				return err
+			}
+			opts := client.ServiceUpdateOptions{Version: s.Service.Version, Spec: s.Service.Spec}
+			if e.Rollback {
+				if cmd.Flags().NFlag() > 1+boolToInt(cmd.Flags().Changed("detach"))+boolToInt(cmd.Flags().Changed("quiet")) {
+					return fmt.Errorf("--rollback is exclusive with the other update flags")
+				}
+				opts.Rollback = "previous"
+			} else {
+				spec := s.Service.Spec
+				if err := o.apply(cmd, &spec); err != nil {
+					return err
+				}
+				if err := e.apply(cmd.Flags().Changed, &spec); err != nil {
+					return err
+				}
+				opts.Spec = spec
+			}
+			res, err := api.ServiceUpdate(ctx, s.Service.ID, opts)
+			if err != nil {
+				return err
+			}
+			for _, w := range res.Warnings {
+				fmt.Fprintln(c.Err, w)
 			}
 			fmt.Fprintln(c.Out, args[0])
 			if o.Detach {
 				return nil
 			}
-			return waitConverged(ctx, c, api, args[0], o.Quiet)
+			return waitConverged(ctx, c, api, s.Service.ID, o.Quiet, e.Rollback)
 		},
 	}
 	o.register(cmd, false)
-	f := cmd.Flags()
-	f.StringVar(&image, "image", "", "Service image tag")
-	f.StringArrayVar(&envAdd, "env-add", nil, "Add or update an environment variable")
-	f.StringArrayVar(&envRm, "env-rm", nil, "Remove an environment variable")
-	f.StringArrayVar(&pubAdd, "publish-add", nil, "Add or update a published port")
-	f.BoolVar(&force, "force", false, "Force update even if no changes require it")
-	f.BoolVar(&rollback, "rollback", false, "Rollback to previous specification")
+	e.register(cmd.Flags())
 	return cmd
+}
+
+func boolToInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func removeEnv(env []string, key string) []string {
@@ -1031,7 +1375,7 @@ func newServiceRollbackCommand(c *CLI) *cobra.Command {
 			if detach {
 				return nil
 			}
-			return waitConverged(ctx, c, api, args[0], false)
+			return waitConverged(ctx, c, api, s.Service.ID, false, true)
 		},
 	}
 	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "Exit immediately instead of waiting for the service to converge")

@@ -142,7 +142,7 @@ func newStackDeployCommand(c *CLI) *cobra.Command {
 			}
 			var errs []string
 			for _, s := range st.Services {
-				if err := waitConverged(ctx, c, api, s.Name, true); err != nil {
+				if err := waitConverged(ctx, c, api, s.Name, true, false); err != nil {
 					errs = append(errs, err.Error())
 				}
 			}
@@ -233,7 +233,7 @@ func deployStack(ctx context.Context, c *CLI, api stackAPI, stack string, st *st
 	for _, spec := range st.Services {
 		// depends_on: a service starts after what it depends on runs.
 		for dep := range st.DependsOn[spec.Name] {
-			if err := waitConverged(ctx, c, api, dep, true); err != nil {
+			if err := waitConverged(ctx, c, api, dep, true, false); err != nil {
 				return fmt.Errorf("%s depends on %s: %w", spec.Name, dep, err)
 			}
 		}
@@ -245,6 +245,9 @@ func deployStack(ctx context.Context, c *CLI, api stackAPI, stack string, st *st
 			}
 			continue
 		}
+		// A `service update --force` is not undone by a redeploy (docker
+		// keeps the counter too), or every redeploy would restart tasks.
+		spec.TaskTemplate.ForceUpdate = cur.Spec.TaskTemplate.ForceUpdate
 		if sameSpec(cur.Spec, spec) {
 			continue // a redeploy that changes nothing restarts nothing
 		}
@@ -275,9 +278,31 @@ func deployStack(ctx context.Context, c *CLI, api stackAPI, stack string, st *st
 func sameSpec(cur, next swarm.ServiceSpec) bool {
 	norm := func(s swarm.ServiceSpec) swarm.ServiceSpec {
 		if cs := s.TaskTemplate.ContainerSpec; cs != nil {
+			// The file names secrets and configs; the daemon adds their IDs.
 			c := *cs
 			c.Secrets, c.Configs = nil, nil
+			for _, r := range cs.Secrets {
+				if r != nil {
+					x := *r
+					x.SecretID = ""
+					c.Secrets = append(c.Secrets, &x)
+				}
+			}
+			for _, r := range cs.Configs {
+				if r != nil {
+					x := *r
+					x.ConfigID = ""
+					c.Configs = append(c.Configs, &x)
+				}
+			}
 			s.TaskTemplate.ContainerSpec = &c
+		}
+		if s.Mode.Replicated == nil && s.Mode.Global == nil {
+			s.Mode.Replicated = &swarm.ReplicatedService{}
+		}
+		if r := s.Mode.Replicated; r != nil && r.Replicas == nil {
+			one := uint64(1)
+			s.Mode.Replicated = &swarm.ReplicatedService{Replicas: &one}
 		}
 		if ep := s.EndpointSpec; ep != nil {
 			e := *ep
@@ -481,7 +506,7 @@ func newStackRmCommand(c *CLI) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().BoolVarP(&detach, "detach", "d", true, "Do not wait for stack removal")
+	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "Do not wait for the stack's tasks to be removed")
 	return cmd
 }
 
