@@ -28,8 +28,7 @@ func main() {
 		os.Exit(composeMain(os.Args[2:]))
 	}
 	if len(os.Args) > 1 && os.Args[1] == "registry" {
-		fmt.Fprintln(os.Stderr, "wharfd registry: not implemented yet")
-		os.Exit(1)
+		os.Exit(registryMain(os.Args[2:]))
 	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "wharfd:", err)
