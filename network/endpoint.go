@@ -157,7 +157,7 @@ func (m *Manager) Attach(ctx context.Context, req AttachRequest) (_ *Endpoint, e
 	e := &epRecord{ID: epID, ContainerID: req.ContainerID, ContainerName: strings.TrimPrefix(req.ContainerName, "/"),
 		NetworkID: n.ID, IfName: ifName, HostVeth: m.cfg.VethPrefix + epID[:11], IP: ip, MAC: mac.String(),
 		Aliases: slices.Clone(req.Aliases), Ports: ports, DefaultRoute: defaultRoute, Created: time.Now().UTC()}
-	if err := m.host.AddVeth(bridge.Veth{Bridge: n.Bridge, HostName: e.HostVeth, NSPath: nsPath,
+	if err := m.driver(n).connect(n, bridge.Veth{HostName: e.HostVeth, NSPath: nsPath,
 		IfName: ifName, Addr: netip.PrefixFrom(ip, n.Subnet.Bits()), Gateway: n.Gateway, MAC: mac, MTU: m.cfg.MTU,
 		DefaultRoute: defaultRoute}); err != nil {
 		return nil, err
@@ -186,6 +186,7 @@ func (m *Manager) Attach(ctx context.Context, req AttachRequest) (_ *Endpoint, e
 	if err := m.applyLocked(); err != nil {
 		return nil, err
 	}
+	m.syncSandboxes(ctx, req.ContainerID)
 	m.log.InfoContext(ctx, "endpoint attached", "container", ids.Short(req.ContainerID), "network", n.Name, "ip", ip, "ports", len(ports))
 	return m.endpoint(e), nil
 }
@@ -341,6 +342,7 @@ func (m *Manager) Detach(ctx context.Context, containerID, idOrName string) erro
 	if !m.wantsDNS(containerID) {
 		m.dns.Stop(containerID)
 	}
+	m.syncSandboxes(ctx, containerID)
 	m.log.InfoContext(ctx, "endpoint detached", "container", ids.Short(containerID), "network", n.Name)
 	return m.applyLocked()
 }
@@ -384,6 +386,7 @@ func (m *Manager) Release(ctx context.Context, containerID string) error {
 func (m *Manager) releaseLocked(containerID string) error {
 	var errs []error
 	m.dns.Stop(containerID)
+	delete(m.vipText, containerID)
 	for _, e := range m.eps[containerID] {
 		errs = append(errs, m.teardownLocked(e, true))
 	}

@@ -82,6 +82,9 @@ type netRecord struct {
 	// inspect shows it as docker's overlay driver, scope swarm.
 	Overlay    bool `json:"overlay,omitempty"`
 	Attachable bool `json:"attachable,omitempty"`
+	// Ingress marks the routing mesh's overlay network: no name
+	// resolution on it, as in Docker.
+	Ingress bool `json:"ingress,omitempty"`
 }
 
 // predefined reports whether the network is one of bridge, host, none.
@@ -90,7 +93,7 @@ func (n *netRecord) predefined() bool {
 }
 
 // dns reports whether containers on n get the embedded DNS server.
-func (n *netRecord) dns() bool { return n.Driver == "bridge" && n.Name != NetworkBridge }
+func (n *netRecord) dns() bool { return n.Driver == "bridge" && n.Name != NetworkBridge && !n.Ingress }
 
 // epRecord is an endpoint as persisted.
 type epRecord struct {
@@ -133,6 +136,14 @@ type Manager struct {
 	// mesh holds each swarm service's ports on the routing mesh; not
 	// persisted: the swarm agent sets them again after a restart.
 	mesh map[string][]nft.ServicePort // service ID → ports
+	// services are the swarm services set through SetService (persisted).
+	services map[string]*svcRecord
+	// svcReserved holds the host sockets reserving each service's
+	// ingress ports (service ID → "port/proto" → socket).
+	svcReserved map[string]map[string]io.Closer
+	// vipText is the VIP table last applied in each container's namespace.
+	vipText map[string]string
+	bridges *bridgeDriver
 }
 
 // New opens the manager over db: it loads persisted networks, creates the
@@ -166,7 +177,7 @@ func New(db *bolt.DB, cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketNetworks, bucketEndpoints} {
+		for _, b := range [][]byte{bucketNetworks, bucketEndpoints, bucketServices} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -188,6 +199,8 @@ func New(db *bolt.DB, cfg Config) (*Manager, error) {
 		eps:      map[string]map[string]*epRecord{},
 		reserved: map[string][]io.Closer{},
 		mesh:     map[string][]nft.ServicePort{},
+		services: map[string]*svcRecord{}, svcReserved: map[string]map[string]io.Closer{}, vipText: map[string]string{},
+		bridges: &bridgeDriver{host: host, mtu: cfg.MTU},
 	}
 	ups := cfg.Upstreams
 	if ups == nil {
@@ -243,7 +256,7 @@ func (m *Manager) init() error {
 		if n.Driver != "bridge" {
 			continue
 		}
-		if err := m.host.EnsureBridge(n.Bridge, netip.PrefixFrom(n.Gateway, n.Subnet.Bits()), m.cfg.MTU); err != nil {
+		if err := m.driver(n).create(n); err != nil {
 			return err
 		}
 	}
@@ -262,12 +275,22 @@ func (m *Manager) load() error {
 		}); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketEndpoints).ForEach(func(k, v []byte) error {
+		if err := tx.Bucket(bucketEndpoints).ForEach(func(k, v []byte) error {
 			var e epRecord
 			if err := json.Unmarshal(v, &e); err != nil {
 				return fmt.Errorf("endpoint record %s: %w", k, err)
 			}
 			m.addEP(&e)
+			return nil
+		}); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketServices).ForEach(func(k, v []byte) error {
+			var s svcRecord
+			if err := json.Unmarshal(v, &s); err != nil {
+				return fmt.Errorf("service record %s: %w", k, err)
+			}
+			m.services[s.ID] = &s
 			return nil
 		})
 	})
@@ -374,6 +397,23 @@ func (m *Manager) state() nft.State {
 	for _, ports := range m.mesh {
 		s.Services = append(s.Services, ports...)
 	}
+	ingressID := ""
+	for _, n := range m.networks {
+		if n.Ingress {
+			ingressID = n.ID
+		}
+	}
+	for _, svc := range m.services {
+		ports := svc.ingressPorts()
+		if len(ports) == 0 {
+			continue
+		}
+		backends := svc.meshBackends(ingressID)
+		for _, p := range ports {
+			s.Services = append(s.Services, nft.ServicePort{Proto: string(p.Protocol), HostPort: uint16(p.PublishedPort),
+				TargetPort: uint16(p.TargetPort), Backends: backends})
+		}
+	}
 	return s
 }
 
@@ -382,6 +422,9 @@ func (m *Manager) state() nft.State {
 // backends (the service's running tasks), from any host address,
 // 127.0.0.1 included, keeping the client's source address. It replaces the
 // service's previous ports; nil removes them.
+//
+// Deprecated: the engine's first routing mesh, kept until it moves to
+// SetService and SetServiceBackends (VIPs, DNS, port conflicts, persisted).
 func (m *Manager) SetServicePorts(serviceID string, ports []nft.ServicePort) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -180,6 +180,11 @@ func (m *Manager) abandon() {
 	for _, cs := range m.reserved {
 		closeAll(cs)
 	}
+	for _, cs := range m.svcReserved {
+		for _, c := range cs {
+			_ = c.Close()
+		}
+	}
 	_ = m.host.Close()
 }
 

@@ -63,8 +63,77 @@ func userSubnetCandidates() []netip.Prefix {
 	return c
 }
 
-// CreateNetwork creates a user-defined bridge network.
+// overlaySubnetCandidates follow Docker's default swarm address pool:
+// 10.0.0.0/8 in /24s, 10.0.0.0/24 being the ingress network's.
+func overlaySubnetCandidates() []netip.Prefix {
+	var c []netip.Prefix
+	for i := 1; i < 10*256; i++ {
+		c = append(c, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i / 256), byte(i % 256), 0}), 24))
+	}
+	return c
+}
+
+// IngressName is the name of the routing mesh's network, as in Docker.
+const IngressName = "ingress"
+
+// ingressSubnet is Docker's default for the ingress network.
+var ingressSubnet = netip.MustParsePrefix("10.0.0.0/24")
+
+// EnsureIngress returns the ID of the ingress network (the routing mesh's
+// overlay network, Ingress: true), creating it with Docker's default
+// subnet 10.0.0.0/24 (or another free 10.0.x.0/24) when it does not exist.
+// SetService calls it when a service publishes an ingress port.
+func (m *Manager) EnsureIngress(ctx context.Context) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n, err := m.ensureIngressLocked(ctx)
+	if err != nil {
+		return "", err
+	}
+	return n.ID, nil
+}
+
+func (m *Manager) ensureIngressLocked(ctx context.Context) (*netRecord, error) {
+	for _, n := range m.networks {
+		if n.Ingress {
+			return n, nil
+		}
+	}
+	subnet, err := m.pickSubnet(append([]netip.Prefix{ingressSubnet}, overlaySubnetCandidates()...))
+	if err != nil {
+		return nil, err
+	}
+	resp, err := m.createNetworkLocked(ctx, IngressName, network.CreateRequest{Driver: "overlay", Scope: "swarm", Ingress: true,
+		IPAM: &network.IPAM{Config: []network.IPAMConfig{{Subnet: subnet}}}})
+	if err != nil {
+		return nil, err
+	}
+	return m.networks[resp.ID], nil
+}
+
+// RemoveIngress removes the ingress network (swarm leave). A missing one is
+// fine; one that a service still publishes ports on, or with containers
+// attached, is a Conflict.
+func (m *Manager) RemoveIngress(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, n := range m.networks {
+		if n.Ingress {
+			return m.removeNetworkChecked(ctx, n)
+		}
+	}
+	return nil
+}
+
+// CreateNetwork creates a user-defined network: "bridge", or "overlay"
+// (scope swarm; on one node a bridge too, see driver).
 func (m *Manager) CreateNetwork(ctx context.Context, name string, req network.CreateRequest) (network.CreateResponse, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.createNetworkLocked(ctx, name, req)
+}
+
+func (m *Manager) createNetworkLocked(ctx context.Context, name string, req network.CreateRequest) (network.CreateResponse, error) {
 	if name == "" {
 		name = req.Name
 	}
@@ -80,6 +149,9 @@ func (m *Manager) CreateNetwork(ctx context.Context, name string, req network.Cr
 	}
 	if req.Scope != "" && req.Scope != "local" && !(overlay && req.Scope == "swarm") {
 		return network.CreateResponse{}, fmt.Errorf("network scope %q is not supported: %w", req.Scope, errdefs.ErrNotImplemented)
+	}
+	if req.Ingress && !overlay {
+		return network.CreateResponse{}, fmt.Errorf("an ingress network must use the overlay driver: %w", errdefs.ErrInvalidArgument)
 	}
 	var subnet netip.Prefix
 	var gw netip.Addr
@@ -103,8 +175,6 @@ func (m *Manager) CreateNetwork(ctx context.Context, name string, req network.Cr
 			}
 		}
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.byName(name) != nil {
 		return network.CreateResponse{}, fmt.Errorf("network with name %s already exists: %w", name, errdefs.ErrConflict)
 	}
@@ -115,13 +185,24 @@ func (m *Manager) CreateNetwork(ctx context.Context, name string, req network.Cr
 			}
 		}
 	} else {
+		cands := userSubnetCandidates()
+		if overlay {
+			cands = overlaySubnetCandidates()
+		}
 		var err error
-		if subnet, err = m.pickSubnet(userSubnetCandidates()); err != nil {
+		if subnet, err = m.pickSubnet(cands); err != nil {
 			return network.CreateResponse{}, err
 		}
 	}
 	if !gw.IsValid() {
 		gw = ipam.DefaultGateway(subnet)
+	}
+	if req.Ingress {
+		for _, n := range m.networks {
+			if n.Ingress {
+				return network.CreateResponse{}, fmt.Errorf("ingress network %s already exists: %w", n.Name, errdefs.ErrConflict)
+			}
+		}
 	}
 	id := ids.New()
 	br := req.Options["com.docker.network.bridge.name"]
@@ -136,18 +217,20 @@ func (m *Manager) CreateNetwork(ctx context.Context, name string, req network.Cr
 		}
 	}
 	n := &netRecord{ID: id, Name: name, Driver: "bridge", Created: time.Now().UTC(), Subnet: subnet, Gateway: gw,
-		Bridge: br, Internal: req.Internal, Labels: req.Labels, Options: req.Options, Overlay: overlay, Attachable: req.Attachable}
-	if err := m.host.EnsureBridge(br, netip.PrefixFrom(gw, subnet.Bits()), m.cfg.MTU); err != nil {
-		_ = m.host.DeleteLink(br)
+		Bridge: br, Internal: req.Internal, Labels: req.Labels, Options: req.Options, Overlay: overlay, Attachable: req.Attachable,
+		Ingress: req.Ingress}
+	drv := m.driver(n)
+	if err := drv.create(n); err != nil {
+		_ = drv.remove(n)
 		return network.CreateResponse{}, err
 	}
 	if err := m.ipam.AddPool(id, ipam.Pool{Subnet: subnet, Gateway: gw}); err != nil {
-		_ = m.host.DeleteLink(br)
+		_ = drv.remove(n)
 		return network.CreateResponse{}, err
 	}
 	if err := m.putNetwork(n); err != nil {
 		_ = m.ipam.RemovePool(id)
-		_ = m.host.DeleteLink(br)
+		_ = drv.remove(n)
 		return network.CreateResponse{}, err
 	}
 	if err := m.applyLocked(); err != nil {
@@ -166,11 +249,25 @@ func (m *Manager) RemoveNetwork(ctx context.Context, idOrName string) error {
 	if err != nil {
 		return err
 	}
+	return m.removeNetworkChecked(ctx, n)
+}
+
+// removeNetworkChecked removes n unless it is predefined, has endpoints or
+// (ingress) carries a service's published ports. Services on n lose their
+// VIP and backends there.
+func (m *Manager) removeNetworkChecked(ctx context.Context, n *netRecord) error {
 	if n.predefined() {
 		return fmt.Errorf("%s is a pre-defined network and cannot be removed: %w", n.Name, errdefs.ErrPermissionDenied)
 	}
 	if c := m.containersOn(n.ID); len(c) > 0 {
 		return fmt.Errorf("error while removing network: network %s has active endpoints (%s): %w", n.Name, strings.Join(c, ", "), errdefs.ErrConflict)
+	}
+	if n.Ingress {
+		for _, s := range m.services {
+			if len(s.ingressPorts()) > 0 {
+				return fmt.Errorf("error while removing network: ingress network %s carries the published ports of service %s: %w", n.Name, s.Name, errdefs.ErrConflict)
+			}
+		}
 	}
 	if err := m.removeNetworkLocked(n); err != nil {
 		return err
@@ -180,6 +277,9 @@ func (m *Manager) RemoveNetwork(ctx context.Context, idOrName string) error {
 }
 
 func (m *Manager) removeNetworkLocked(n *netRecord) error {
+	if err := m.dropNetworkFromServices(n.ID); err != nil {
+		return err
+	}
 	if err := m.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketNetworks).Delete([]byte(n.ID)) }); err != nil {
 		return err
 	}
@@ -187,7 +287,7 @@ func (m *Manager) removeNetworkLocked(n *netRecord) error {
 	if err := m.ipam.RemovePool(n.ID); err != nil {
 		return err
 	}
-	return m.host.DeleteLink(n.Bridge)
+	return m.driver(n).remove(n)
 }
 
 func (m *Manager) containersOn(networkID string) []string {
@@ -212,7 +312,8 @@ func (m *Manager) Prune(ctx context.Context, match func(network.Inspect) bool) (
 	defer m.mu.Unlock()
 	var rep network.PruneReport
 	for _, n := range m.sortedNetworks() {
-		if n.predefined() || len(m.containersOn(n.ID)) > 0 {
+		// Overlay networks belong to the swarm, as in Docker's prune.
+		if n.predefined() || n.Overlay || len(m.containersOn(n.ID)) > 0 {
 			continue
 		}
 		if match != nil && !match(m.inspectLocked(n)) {
@@ -274,7 +375,7 @@ func (m *Manager) inspectLocked(n *netRecord) network.Inspect {
 		in.Options[k] = v
 	}
 	if n.Overlay {
-		in.Driver, in.Scope, in.Attachable = "overlay", "swarm", n.Attachable
+		in.Driver, in.Scope, in.Attachable, in.Ingress = "overlay", "swarm", n.Attachable, n.Ingress
 	}
 	for k, v := range n.Labels {
 		in.Labels[k] = v

@@ -14,17 +14,30 @@ import (
 
 // lookup answers the embedded DNS: names, aliases and short IDs of endpoints
 // on the user-defined networks the asking container is attached to, bare or
-// qualified with the network name ("redis.appnet").
+// qualified with the network name ("redis.appnet"). On a network where the
+// name is a swarm service's (or tasks.<service>), the service answers alone
+// (see serviceLookup), even with no address: the name is known, and task
+// containers' own aliases for it must not add their addresses to a VIP.
 func (m *Manager) lookup(containerID, name string) ([]netip.Addr, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	var out []netip.Addr
+	known := false
 	for nid := range m.eps[containerID] {
 		n := m.networks[nid]
 		if n == nil || !n.dns() {
 			continue
 		}
 		bare := strings.TrimSuffix(name, "."+strings.ToLower(n.Name))
+		if addrs, ok := serviceLookup(m.services, nid, bare); ok {
+			known = true
+			for _, a := range addrs {
+				if !slices.Contains(out, a) {
+					out = append(out, a)
+				}
+			}
+			continue
+		}
 		for cid, eps := range m.eps {
 			e, ok := eps[nid]
 			if !ok {
@@ -40,7 +53,7 @@ func (m *Manager) lookup(containerID, name string) ([]netip.Addr, bool) {
 		}
 	}
 	slices.SortFunc(out, func(a, b netip.Addr) int { return a.Compare(b) })
-	return out, len(out) > 0
+	return out, known || len(out) > 0
 }
 
 // internalOnly reports whether every network of the container is --internal:

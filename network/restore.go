@@ -93,12 +93,12 @@ func (m *Manager) Restore(ctx context.Context, alive func(containerID string) bo
 			continue
 		}
 		for epID := range leases {
-			if !m.hasEndpoint(nid, epID) {
+			if !m.hasEndpoint(nid, epID) && !m.hasVIP(nid, epID) {
 				errs = append(errs, m.ipam.Release(nid, epID))
 			}
 		}
 	}
-	errs = append(errs, m.applyLocked())
+	errs = append(errs, m.restoreServicesLocked(ctx), m.applyLocked())
 	return errors.Join(errs...)
 }
 
@@ -131,6 +131,12 @@ func (m *Manager) Close() error {
 	for id, cs := range m.reserved {
 		closeAll(cs)
 		delete(m.reserved, id)
+	}
+	for id, cs := range m.svcReserved {
+		for _, c := range cs {
+			_ = c.Close()
+		}
+		delete(m.svcReserved, id)
 	}
 	return m.host.Close()
 }

@@ -340,27 +340,47 @@ func sortedServices(in []ServicePort) ([]ServicePort, error) {
 	slices.SortFunc(out, func(a, b ServicePort) int {
 		return cmp.Or(strings.Compare(a.Proto, b.Proto), cmp.Compare(a.HostPort, b.HostPort))
 	})
+	for i := 1; i < len(out); i++ {
+		if out[i].Proto == out[i-1].Proto && out[i].HostPort == out[i-1].HostPort {
+			return nil, fmt.Errorf("service port %d/%s appears twice: %w", out[i].HostPort, out[i].Proto, errdefs.ErrInvalidArgument)
+		}
+	}
 	return out, nil
 }
 
-// meshRules spreads new connections round robin over the backends: the
-// connection's mark takes the next number of an incrementing counter, and
-// one rule per backend DNATs the connection whose mark is its number. (A
-// rule cannot branch on a value it computed itself; the connection mark
-// carries it to the next rules. Only new connections pass NAT chains.)
+// meshRules spreads new connections to a published port round robin over
+// the service's backends.
 func meshRules(ch *nftables.Chain, sp ServicePort, add func(*nftables.Chain, string, ...expr.Any)) {
-	n := uint32(len(sp.Backends))
+	roundRobin(ch, sp.Backends, sp.TargetPort, add)
+}
+
+// roundRobin fills ch with rules that DNAT each new connection to the next
+// backend: the connection's mark takes the next number of an incrementing
+// counter, and one rule per backend DNATs the connection whose mark is its
+// number. (A rule cannot branch on a value it computed itself; the
+// connection mark carries it to the next rules. Only new connections pass
+// NAT chains.) port 0 keeps the destination port.
+func roundRobin(ch *nftables.Chain, backends []netip.Addr, port uint16, add func(*nftables.Chain, string, ...expr.Any)) {
+	n := uint32(len(backends))
 	add(ch, fmt.Sprintf("ct mark set numgen inc mod %d", n),
 		&expr.Numgen{Register: 1, Modulus: n, Type: unix.NFT_NG_INCREMENTAL},
 		&expr.Ct{Register: 1, Key: expr.CtKeyMARK, SourceRegister: true})
-	for i, b := range sp.Backends {
+	for i, b := range backends {
 		ip := b.As4()
-		add(ch, fmt.Sprintf("ct mark %d dnat to %s:%d", i, b, sp.TargetPort),
+		e := []expr.Any{
 			&expr.Ct{Register: 1, Key: expr.CtKeyMARK},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: u32(uint32(i))},
 			&expr.Immediate{Register: 1, Data: ip[:]},
-			&expr.Immediate{Register: 2, Data: be16(sp.TargetPort)},
-			&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: 2, Specified: true})
+		}
+		text := fmt.Sprintf("ct mark %d dnat to %s", i, b)
+		if port != 0 {
+			text += fmt.Sprintf(":%d", port)
+			e = append(e, &expr.Immediate{Register: 2, Data: be16(port)},
+				&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: 2, Specified: true})
+		} else {
+			e = append(e, &expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1})
+		}
+		add(ch, text, e...)
 	}
 }
 

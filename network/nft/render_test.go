@@ -103,3 +103,79 @@ func TestRenderMesh(t *testing.T) {
 	_, err = Render(State{Table: "wharf", Services: []ServicePort{{Proto: "sctp", HostPort: 1, TargetPort: 1}}})
 	assert.True(t, errdefs.IsInvalidArgument(err))
 }
+
+func TestRenderMeshDuplicatePort(t *testing.T) {
+	b := []netip.Addr{netip.MustParseAddr("10.0.0.5")}
+	_, err := Render(State{Table: "wharf", Services: []ServicePort{
+		{Proto: "tcp", HostPort: 80, TargetPort: 80, Backends: b},
+		{Proto: "tcp", HostPort: 80, TargetPort: 8080, Backends: b},
+	}})
+	assert.True(t, errdefs.IsInvalidArgument(err), "%v", err)
+}
+
+func TestRenderVIPs(t *testing.T) {
+	vips := []VIP{
+		{Addr: netip.MustParseAddr("10.0.1.5"), Backends: []netip.Addr{netip.MustParseAddr("10.0.1.7"), netip.MustParseAddr("10.0.1.8")}},
+		{Addr: netip.MustParseAddr("10.0.1.2")}, // no running task: refused
+	}
+	rs, err := RenderVIPs(VIPTable, vips)
+	require.NoError(t, err)
+	golden(t, rs.String())
+	vips[0], vips[1] = vips[1], vips[0]
+	rs2, err := RenderVIPs(VIPTable, vips)
+	require.NoError(t, err)
+	assert.Equal(t, rs.String(), rs2.String(), "order of inputs does not matter")
+
+	for name, bad := range map[string][]VIP{
+		"v6 vip":     {{Addr: netip.MustParseAddr("::1")}},
+		"no vip":     {{}},
+		"v6 backend": {{Addr: netip.MustParseAddr("10.0.0.2"), Backends: []netip.Addr{netip.MustParseAddr("::2")}}},
+		"twice":      {{Addr: netip.MustParseAddr("10.0.0.2")}, {Addr: netip.MustParseAddr("10.0.0.2")}},
+	} {
+		_, err := RenderVIPs(VIPTable, bad)
+		assert.True(t, errdefs.IsInvalidArgument(err), "%s: %v", name, err)
+	}
+	_, err = RenderVIPs("", nil)
+	assert.True(t, errdefs.IsInvalidArgument(err))
+}
+
+// benchServices makes n services with one published port and one VIP each,
+// every one with backends running tasks.
+func benchServices(n, backends int) ([]ServicePort, []VIP) {
+	var ports []ServicePort
+	var vips []VIP
+	for i := range n {
+		var bs []netip.Addr
+		for j := range backends {
+			bs = append(bs, netip.AddrFrom4([4]byte{10, 1, byte(i), byte(j + 10)}))
+		}
+		ports = append(ports, ServicePort{Proto: "tcp", HostPort: uint16(10000 + i), TargetPort: 80, Backends: bs})
+		vips = append(vips, VIP{Addr: netip.AddrFrom4([4]byte{10, 2, byte(i), 2}), Backends: bs})
+	}
+	return ports, vips
+}
+
+// BenchmarkRenderMesh renders the host table with 100 services × 50 tasks
+// published on the routing mesh.
+func BenchmarkRenderMesh(b *testing.B) {
+	ports, _ := benchServices(100, 50)
+	s := sampleState()
+	s.Services = ports
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Render(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRenderVIPs renders one container's VIP table for 100 services × 50 tasks.
+func BenchmarkRenderVIPs(b *testing.B) {
+	_, vips := benchServices(100, 50)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := RenderVIPs(VIPTable, vips); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
