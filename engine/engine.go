@@ -56,6 +56,8 @@ type Engine struct {
 	events *eventLog
 	// cluster is the swarm membership (engine/swarm.go).
 	cluster *cluster.Cluster
+	// swarmNet is the service networking last set (engine/swarm_run.go).
+	swarmNet swarmNetState
 
 	mu         sync.Mutex
 	containers map[string]*Container // by ID

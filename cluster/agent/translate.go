@@ -181,10 +181,9 @@ func containerFor(a *Assignment, nodeID, fileDir string) (string, *container.Cre
 		if nc.EndpointsConfig == nil {
 			nc.EndpointsConfig = map[string]*network.EndpointSettings{}
 		}
-		// The service's name resolves to its tasks on its networks (DNS
-		// round robin), and tasks.<name> too, as in docker.
-		aliases := append(append([]string(nil), n.Aliases...), a.ServiceName, "tasks."+a.ServiceName)
-		nc.EndpointsConfig[n.Target] = &network.EndpointSettings{Aliases: aliases}
+		// The service's own name (its VIP) and tasks.<name> are the
+		// network's DNS's business (network.SetService).
+		nc.EndpointsConfig[n.Target] = &network.EndpointSettings{Aliases: n.Aliases}
 	}
 	return name, &container.CreateRequest{Config: cfg, HostConfig: hc, NetworkingConfig: nc}, files, nil
 }

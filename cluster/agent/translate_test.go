@@ -47,7 +47,7 @@ func TestContainerForTutorialTask(t *testing.T) {
 	assert.Equal(t, container.RestartPolicyDisabled, hc.RestartPolicy.Name, "the orchestrator restarts tasks, not the engine")
 	assert.Equal(t, []string{"db:10.0.0.5", "database:10.0.0.5"}, hc.ExtraHosts)
 	assert.Equal(t, "getstartedlab_webnet", string(hc.NetworkMode))
-	assert.Equal(t, []string{"web", "getstartedlab_web", "tasks.getstartedlab_web"}, req.NetworkingConfig.EndpointsConfig["getstartedlab_webnet"].Aliases)
+	assert.Equal(t, []string{"web"}, req.NetworkingConfig.EndpointsConfig["getstartedlab_webnet"].Aliases)
 	assert.Equal(t, as.Task.Spec.ContainerSpec.Mounts, hc.Mounts)
 }
 
