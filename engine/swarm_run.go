@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"github.com/containerd/errdefs"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -35,8 +36,9 @@ func (e *Engine) registerSwarmControllers() {
 	e.cluster.OnLeave(e.removeTaskContainers)
 }
 
-// removeTaskContainers removes every task container when the node leaves
-// the swarm, as docker does.
+// removeTaskContainers removes every task container, the services'
+// networking and the ingress network when the node leaves the swarm, as
+// docker does.
 func (e *Engine) removeTaskContainers(ctx context.Context) {
 	if e.nets != nil {
 		for id := range e.nets.Services() {
@@ -54,8 +56,14 @@ func (e *Engine) removeTaskContainers(ctx context.Context) {
 		return
 	}
 	for task, id := range tasks {
-		if err := e.ContainerRemove(ctx, id, true, true); err != nil {
+		if err := e.ContainerRemove(ctx, id, true, true); err != nil && !errdefs.IsNotFound(err) && !errdefs.IsConflict(err) {
 			e.log.Warn("remove task container", "task", task, "err", err)
+		}
+	}
+	if e.nets != nil {
+		e.awaitNetworkReleases()
+		if err := e.nets.RemoveIngress(ctx); err != nil {
+			e.log.Warn("remove the ingress network", "err", err)
 		}
 	}
 }
