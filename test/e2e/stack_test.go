@@ -165,7 +165,9 @@ func TestStackAndServicesWharf(t *testing.T) {
 	assert.Contains(t, out, "Creating service "+stack+"_web")
 	// deploy waited: everything runs when it returns.
 	assert.Contains(t, mustWharf(t, "stack", "services", stack), "5/5")
-	assert.Equal(t, 5, distinct(hostnames(t, fmt.Sprintf("http://127.0.0.1:%d/", port), 5)))
+	// The routing mesh follows the tasks within moments of their start.
+	eventually(t, func() bool { return distinct(hostnames(t, fmt.Sprintf("http://127.0.0.1:%d/", port), 5)) == 5 },
+		10*time.Second, "five requests reach the five replicas")
 	assert.Contains(t, mustWharf(t, "stack", "ls"), stack)
 	assert.Empty(t, strings.TrimSpace(mustWharf(t, "stack", "deploy", "-c", file, stack)), "an unchanged redeploy does nothing")
 
