@@ -40,6 +40,9 @@ func newNetworkCreateCommand(c *CLI) *cobra.Command {
 		Internal bool
 		Labels   []string
 		Opts     []string
+		// Attachable and Scope matter for overlay networks (swarm mode).
+		Attachable bool
+		Scope      string
 	}
 	cmd := &cobra.Command{
 		Use:   "create [OPTIONS] NETWORK",
@@ -64,6 +67,7 @@ func newNetworkCreateCommand(c *CLI) *cobra.Command {
 			}
 			res, err := api.NetworkCreate(cmd.Context(), args[0], client.NetworkCreateOptions{
 				Driver: o.Driver, IPAM: ipam, Internal: o.Internal, Options: driverOpts, Labels: labels,
+				Attachable: o.Attachable, Scope: o.Scope,
 			})
 			if err != nil {
 				return err
@@ -78,6 +82,8 @@ func newNetworkCreateCommand(c *CLI) *cobra.Command {
 	f.StringVar(&o.Gateway, "gateway", "", "IPv4 Gateway for the master subnet")
 	f.StringVar(&o.IPRange, "ip-range", "", "Allocate container ip from a sub-range")
 	f.BoolVar(&o.Internal, "internal", false, "Restrict external access to the network")
+	f.BoolVar(&o.Attachable, "attachable", false, "Enable manual container attachment")
+	f.StringVar(&o.Scope, "scope", "", "Control the network's scope")
 	f.StringArrayVar(&o.Labels, "label", nil, "Set metadata on a network")
 	f.StringArrayVarP(&o.Opts, "opt", "o", nil, "Set driver specific options")
 	return cmd
