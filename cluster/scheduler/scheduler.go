@@ -184,7 +184,7 @@ func (h *nodeHeap) Less(i, j int) bool {
 	return a.ID < b.ID
 }
 func (h *nodeHeap) Swap(i, j int) { h.nodes[i], h.nodes[j] = h.nodes[j], h.nodes[i] }
-func (h *nodeHeap) Push(x any)   { h.nodes = append(h.nodes, x.(*Node)) }
+func (h *nodeHeap) Push(x any)    { h.nodes = append(h.nodes, x.(*Node)) }
 func (h *nodeHeap) Pop() any {
 	n := h.nodes[len(h.nodes)-1]
 	h.nodes = h.nodes[:len(h.nodes)-1]
