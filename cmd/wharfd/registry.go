@@ -11,21 +11,31 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/containerd/errdefs"
+	"github.com/docker/go-units"
 	"github.com/moby/term"
+	digest "github.com/opencontainers/go-digest"
 
 	"wharf.io/wharf/registry/auth"
 	"wharf.io/wharf/registry/server"
+	"wharf.io/wharf/registry/server/storage"
 )
 
-// registryMain is `wharfd registry serve|htpasswd` (`wharf registry …`).
+const registryUsage = `usage: wharf registry COMMAND
+
+  serve     --addr :5000 --root DIR [--htpasswd FILE] [--tls-cert F --tls-key F] [--realm-host URL] [--allow-sparse]
+  htpasswd  add FILE USER        (password from stdin, or prompted on a terminal)
+  gc        --root DIR [--dry-run]  (the server must be stopped)`
+
+// registryMain is `wharfd registry serve|htpasswd|gc` (`wharf registry …`).
 func registryMain(args []string) int {
-	usage := "usage: wharf registry serve [--addr :5000] [--root DIR] [--htpasswd FILE] [--tls-cert F --tls-key F]\n       wharf registry htpasswd add FILE USER"
 	if len(args) == 0 {
-		fmt.Fprintln(os.Stderr, usage)
+		fmt.Fprintln(os.Stderr, registryUsage)
 		return 2
 	}
 	var err error
@@ -34,9 +44,17 @@ func registryMain(args []string) int {
 		err = registryServe(args[1:])
 	case "htpasswd":
 		err = registryHtpasswd(args[1:])
+	case "gc":
+		err = registryGC(args[1:], os.Stdout)
+	case "-h", "--help", "help":
+		fmt.Println(registryUsage)
+		return 0
 	default:
-		fmt.Fprintln(os.Stderr, usage)
+		fmt.Fprintln(os.Stderr, registryUsage)
 		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "wharf registry:", err)
@@ -49,30 +67,55 @@ func registryServe(args []string) error {
 	fs := flag.NewFlagSet("wharf registry serve", flag.ContinueOnError)
 	addr := fs.String("addr", ":5000", "address to listen on")
 	root := fs.String("root", "/var/lib/wharf-registry", "storage directory")
-	htpasswd := fs.String("htpasswd", "", "htpasswd file (bcrypt): require sign-in; users push below their own name")
-	cert := fs.String("tls-cert", "", "TLS certificate")
-	key := fs.String("tls-key", "", "TLS key")
+	htpasswd := fs.String("htpasswd", "", "htpasswd file (bcrypt): require sign-in (Basic or Bearer tokens from /token); users push only below their own name")
+	cert := fs.String("tls-cert", "", "TLS certificate (PEM)")
+	key := fs.String("tls-key", "", "TLS private key (PEM)")
+	realmHost := fs.String("realm-host", "", "address clients reach this registry at, for the token realm (default: the Host of each request)")
+	service := fs.String("service", "wharf-registry", "service name in token challenges and tokens")
+	sparse := fs.Bool("allow-sparse", false, "accept manifests whose layers or index entries were not pushed")
+	maxBlob := fs.String("max-blob-size", "64GiB", "largest blob a client may upload")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if (*cert == "") != (*key == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	maxBlobSize, err := units.RAMInBytes(*maxBlob)
+	if err != nil || maxBlobSize <= 0 {
+		return fmt.Errorf("--max-blob-size %q: want a size such as 10GiB", *maxBlob)
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("component", "registry")
-	var authn server.Authenticator
+	st, err := storage.New(*root)
+	if err != nil {
+		return err
+	}
+	// Held while serving: gc refuses to sweep under a running server.
+	unlock, err := st.Lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	opts := server.Options{AllowSparse: *sparse, MaxBlobSize: maxBlobSize, Log: log}
 	if *htpasswd != "" {
 		users, err := auth.LoadHtpasswd(*htpasswd)
 		if err != nil {
 			return err
 		}
-		authn = auth.Basic{Users: users}
-	}
-	h, err := server.New(*root, authn, log)
-	if err != nil {
-		return err
+		tokens, err := auth.LoadOrCreateTokenIssuer(filepath.Join(*root, "_auth", "token-key.pem"), *service)
+		if err != nil {
+			return err
+		}
+		a := &auth.Authorizer{Users: users, Tokens: tokens, RealmHost: *realmHost}
+		opts.Auth, opts.Token = a, http.HandlerFunc(a.ServeToken)
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second}
+	srv := &http.Server{Handler: server.New(st, opts), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	go func() {
@@ -95,18 +138,17 @@ func registryServe(args []string) error {
 
 func registryHtpasswd(args []string) error {
 	if len(args) != 3 || args[0] != "add" {
-		return errors.New("usage: wharf registry htpasswd add FILE USER (password on stdin or prompted)")
+		return errors.New("usage: wharf registry htpasswd add FILE USER (password on stdin, or prompted on a terminal)")
 	}
 	file, user := args[1], args[2]
 	users, err := auth.LoadHtpasswd(file)
-	if errors.Is(err, os.ErrNotExist) {
+	if errdefs.IsNotFound(err) {
 		users, err = auth.ParseHtpasswd(nil)
 	}
 	if err != nil {
 		return err
 	}
-	// The password comes from stdin; on a terminal it is prompted for
-	// without echo.
+	// On a terminal the password is prompted for without echo.
 	fd, isTerm := term.GetFdInfo(os.Stdin)
 	if isTerm {
 		fmt.Fprintf(os.Stderr, "Password for %s: ", user)
@@ -122,12 +164,51 @@ func registryHtpasswd(args []string) error {
 	if rerr != nil && line == "" {
 		return fmt.Errorf("reading the password from stdin: %w", rerr)
 	}
-	password := strings.TrimRight(line, "\r\n")
-	if password == "" {
-		return errors.New("empty password")
-	}
-	if err := users.Set(user, password); err != nil {
+	if err := users.Set(user, strings.TrimRight(line, "\r\n")); err != nil {
 		return err
 	}
-	return os.WriteFile(file, users.Bytes(), 0o600)
+	return users.Save(file)
+}
+
+func registryGC(args []string, out *os.File) error {
+	fs := flag.NewFlagSet("wharf registry gc", flag.ContinueOnError)
+	root := fs.String("root", "/var/lib/wharf-registry", "storage directory")
+	dryRun := fs.Bool("dry-run", false, "print what would be removed, remove nothing")
+	stale := fs.Duration("stale-uploads", 24*time.Hour, "drop unfinished uploads older than this (0 keeps them)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(*root, "blobs")); err != nil {
+		return fmt.Errorf("%s is not a registry root: %w", *root, err)
+	}
+	st, err := storage.New(*root)
+	if err != nil {
+		return err
+	}
+	unlock, err := st.Lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	verb := "removed"
+	if *dryRun {
+		verb = "would remove"
+		*stale = 0
+	}
+	res, err := st.GC(context.Background(), storage.GCOptions{
+		DryRun:       *dryRun,
+		StaleUploads: *stale,
+		Removed: func(d digest.Digest, size int64) {
+			fmt.Fprintf(out, "%s blob %s (%s)\n", verb, d, units.BytesSize(float64(size)))
+		},
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%d blobs referenced, %d %s (%s)", res.Marked, res.Removed, verb, units.BytesSize(float64(res.RemovedBytes)))
+	if res.Uploads > 0 {
+		fmt.Fprintf(out, ", %d stale uploads dropped", res.Uploads)
+	}
+	fmt.Fprintln(out)
+	return nil
 }

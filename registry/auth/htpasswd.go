@@ -3,14 +3,18 @@ package auth
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
-	"net/http"
+	"io/fs"
 	"os"
 	"sort"
 	"strings"
 	"sync"
 
+	"github.com/containerd/errdefs"
 	"golang.org/x/crypto/bcrypt"
+
+	"wharf.io/wharf/internal/atomicfile"
 )
 
 // Htpasswd is a set of users and their bcrypt password hashes.
@@ -19,8 +23,13 @@ type Htpasswd struct {
 	users map[string][]byte
 }
 
-// ParseHtpasswd reads "user:$2y$…" lines; other hash kinds are refused
-// (a clear error beats accepting weak hashes silently).
+// dummyHash is compared against when the user is unknown, so a wrong user
+// name costs as long as a wrong password (no user enumeration by timing).
+var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("wharf"), bcrypt.DefaultCost)
+
+// ParseHtpasswd reads "user:$2y$…" lines (blank lines and # comments are
+// skipped); other hash kinds are refused: a clear error beats accepting
+// weak hashes silently.
 func ParseHtpasswd(data []byte) (*Htpasswd, error) {
 	h := &Htpasswd{users: map[string][]byte{}}
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -30,24 +39,35 @@ func ParseHtpasswd(data []byte) (*Htpasswd, error) {
 			continue
 		}
 		user, hash, ok := strings.Cut(line, ":")
-		if !ok || user == "" {
-			return nil, fmt.Errorf("htpasswd line %d: expected user:hash", n)
+		if !ok || user == "" || strings.ContainsAny(user, " \t") {
+			return nil, fmt.Errorf("htpasswd line %d: expected user:hash: %w", n, errdefs.ErrInvalidArgument)
 		}
-		if !strings.HasPrefix(hash, "$2") {
-			return nil, fmt.Errorf("htpasswd line %d: user %s: only bcrypt hashes are supported", n, user)
+		if _, err := bcrypt.Cost([]byte(hash)); err != nil {
+			return nil, fmt.Errorf("htpasswd line %d: user %s: only bcrypt hashes are supported (htpasswd -B): %w", n, user, errdefs.ErrInvalidArgument)
 		}
 		h.users[user] = []byte(hash)
 	}
-	return h, sc.Err()
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("htpasswd: %v: %w", err, errdefs.ErrInvalidArgument)
+	}
+	return h, nil
 }
 
 // LoadHtpasswd reads an htpasswd file.
 func LoadHtpasswd(path string) (*Htpasswd, error) {
 	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("htpasswd file %s: %w", path, errdefs.ErrNotFound)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return ParseHtpasswd(b)
+}
+
+// Save writes the file atomically, readable by its owner only.
+func (h *Htpasswd) Save(path string) error {
+	return atomicfile.WriteFile(path, h.Bytes(), 0o600)
 }
 
 // Check reports whether password is user's.
@@ -55,17 +75,24 @@ func (h *Htpasswd) Check(user, password string) bool {
 	h.mu.RLock()
 	hash, ok := h.users[user]
 	h.mu.RUnlock()
-	return ok && bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil
+	if !ok {
+		bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		return false
+	}
+	return bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil
 }
 
-// Set adds or replaces user's password.
+// Set adds user or replaces their password.
 func (h *Htpasswd) Set(user, password string) error {
-	if user == "" || strings.ContainsAny(user, ":\n") {
-		return fmt.Errorf("invalid user name %q", user)
+	if err := validUser(user); err != nil {
+		return err
+	}
+	if password == "" {
+		return fmt.Errorf("empty password: %w", errdefs.ErrInvalidArgument)
 	}
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
 	if err != nil {
-		return err
+		return fmt.Errorf("password: %v: %w", err, errdefs.ErrInvalidArgument) // longer than bcrypt's 72 bytes
 	}
 	h.mu.Lock()
 	h.users[user] = hash
@@ -73,8 +100,8 @@ func (h *Htpasswd) Set(user, password string) error {
 	return nil
 }
 
-// Bytes is the file's content, users sorted.
-func (h *Htpasswd) Bytes() []byte {
+// Users lists the user names, sorted.
+func (h *Htpasswd) Users() []string {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	names := make([]string, 0, len(h.users))
@@ -82,44 +109,30 @@ func (h *Htpasswd) Bytes() []byte {
 		names = append(names, u)
 	}
 	sort.Strings(names)
+	return names
+}
+
+// Bytes is the file's content, users sorted.
+func (h *Htpasswd) Bytes() []byte {
 	var b bytes.Buffer
-	for _, u := range names {
+	for _, u := range h.Users() {
+		h.mu.RLock()
 		fmt.Fprintf(&b, "%s:%s\n", u, h.users[u])
+		h.mu.RUnlock()
 	}
 	return b.Bytes()
 }
 
-// Basic is an authenticator for registry/server: HTTP Basic credentials
-// checked against the htpasswd users.
-type Basic struct {
-	Users *Htpasswd
-	Realm string
-}
-
-// Authorize implements server.Authenticator.
-func (a Basic) Authorize(w http.ResponseWriter, r *http.Request, repo string, push bool) bool {
-	user, pass, ok := r.BasicAuth()
-	if !ok || !a.Users.Check(user, pass) {
-		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Basic realm=%q`, a.realm()))
-		writeAuthError(w, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required")
-		return false
+// validUser keeps names usable as the first component of a repository
+// (the push policy) and safe in the file format.
+func validUser(user string) error {
+	if user == "" || len(user) > 128 {
+		return fmt.Errorf("user name %q: %w", user, errdefs.ErrInvalidArgument)
 	}
-	if push && repo != "" && !strings.HasPrefix(repo, user+"/") {
-		writeAuthError(w, http.StatusForbidden, "DENIED", fmt.Sprintf("requested access to the resource is denied: %s may push only to %s/…", user, user))
-		return false
+	for _, c := range user {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("user name %q: only lowercase letters, digits, '.', '_' and '-' (it names the user's repositories): %w", user, errdefs.ErrInvalidArgument)
+		}
 	}
-	return true
-}
-
-func (a Basic) realm() string {
-	if a.Realm != "" {
-		return a.Realm
-	}
-	return "wharf registry"
-}
-
-func writeAuthError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	fmt.Fprintf(w, `{"errors":[{"code":%q,"message":%q}]}`+"\n", code, msg)
+	return nil
 }
