@@ -1,7 +1,7 @@
 #!/bin/bash
 # scheduler.sh — the swarm scheduler's throughput in process: 100,000 tasks
-# of 100 services (half with a node-label constraint, all with CPU and
-# memory reservations) placed on 10,000 nodes. Target: ≥ 15,000
+# of 100 services (half with a node-label constraint, a tenth spreading over
+# zones, all with CPU and memory reservations) placed on 10,000 nodes. Target: ≥ 15,000
 # placements/s; Nomad's C2M sustained ≈ 1,500 placements/s cluster-wide.
 set -euo pipefail
 cd "$(dirname "$0")/.."

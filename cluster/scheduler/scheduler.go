@@ -1,192 +1,150 @@
 package scheduler
 
-import (
-	"container/heap"
-	"fmt"
-	"sort"
-	"strings"
-)
+import "slices"
 
-// Node is a node as the scheduler sees it.
-type Node struct {
-	ID, Hostname, Role string
-	OS, Arch           string
-	Labels             map[string]string // node.labels.*
-	EngineLabels       map[string]string // engine.labels.*
-	Ready, Active      bool              // status ready; availability active
-	// FreeCPU (nanoCPUs) and FreeMemory (bytes) are what reservations of
-	// tasks already there leave; negative means unlimited.
-	FreeCPU, FreeMemory int64
-	UsedPorts           map[string]bool // "tcp/80" host-mode ports taken
-	Tasks               int             // tasks running or assigned there
-}
-
-// Task is a task to place.
-type Task struct {
-	ID, ServiceID string
-	Constraints   []string
-	CPU, Memory   int64    // reservations
-	HostPorts     []string // "tcp/80"
-}
-
-// Result says where each task goes, or why it cannot go anywhere.
-type Result struct {
-	Assigned map[string]string // task ID → node ID
-	Unplaced map[string]string // task ID → reason
-}
-
-// Schedule places tasks on nodes. serviceLoad counts, per service and
-// node, the tasks already there (spread works across calls). Nodes and
-// serviceLoad are updated as tasks are placed.
+// Schedule places tasks on nodes. serviceLoad counts, per service ID and
+// node ID, the tasks already there so spreading works across calls; it and
+// the nodes are updated as tasks are placed. A nil serviceLoad means no
+// task is placed yet.
 func Schedule(nodes []*Node, serviceLoad map[string]map[string]int, tasks []Task) Result {
-	res := Result{Assigned: map[string]string{}, Unplaced: map[string]string{}}
-	// Tasks of one service share constraints and reservations: filter the
-	// nodes once per group, then place the group from a heap.
-	groups := map[string][]Task{}
-	var order []string
-	for _, t := range tasks {
-		key := groupKey(t)
-		if _, ok := groups[key]; !ok {
-			order = append(order, key)
-		}
-		groups[key] = append(groups[key], t)
+	res := Result{Assigned: make(map[string]string, len(tasks)), Unplaced: map[string]string{}}
+	if serviceLoad == nil {
+		serviceLoad = map[string]map[string]int{}
 	}
-	sorted := append([]*Node(nil), nodes...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].ID < sorted[j].ID })
-	for _, key := range order {
-		placeGroup(sorted, serviceLoad, groups[key], &res)
+	sorted := slices.Clone(nodes)
+	slices.SortFunc(sorted, func(a, b *Node) int {
+		switch {
+		case a.ID < b.ID:
+			return -1
+		case a.ID > b.ID:
+			return 1
+		}
+		return 0
+	})
+	buf := make([]entry, 0, len(sorted)) // candidates, reused by every group without preferences
+	// added counts, per node rank, the group's placements; they go into
+	// serviceLoad once per node at the end of the group rather than with
+	// a map write per placement.
+	added := make([]int, len(sorted))
+	var touched []int
+	var path []*branch
+	for _, g := range groupTasks(tasks) {
+		svc := serviceLoad[g.proto.ServiceID]
+		if svc == nil {
+			svc = map[string]int{}
+			serviceLoad[g.proto.ServiceID] = svc
+		}
+		var why failures
+		cands := buf[:0]
+		if len(g.proto.Spread) > 0 {
+			cands = nil // the tree keeps slices of its own
+		}
+		for i, n := range sorted {
+			c := 0
+			if len(svc) > 0 {
+				c = svc[n.ID]
+			}
+			if f := g.static(n, c); f >= 0 {
+				why[f]++
+				continue
+			}
+			cands = append(cands, entry{n: n, svc: c, rank: i})
+		}
+		root := buildTree(cands, g.proto.Spread)
+		reason := ""
+		touched = touched[:0]
+		for _, ti := range g.tasks {
+			t := &tasks[ti]
+			var leaf *branch
+			for {
+				if path, leaf = root.pick(path); leaf == nil {
+					break
+				}
+				top := &leaf.heap[0]
+				if f := g.dynamic(top.n, top.svc); f >= 0 {
+					why[f]++
+					leaf.heap.pop()
+					continue
+				}
+				take(top.n, t)
+				top.svc++
+				if added[top.rank] == 0 {
+					touched = append(touched, top.rank)
+				}
+				added[top.rank]++
+				res.Assigned[t.ID] = top.n.ID
+				for _, b := range path {
+					b.count++
+				}
+				leaf.heap.down(0)
+				break
+			}
+			if leaf == nil {
+				if reason == "" {
+					reason = why.reason()
+				}
+				res.Unplaced[t.ID] = reason
+			}
+		}
+		for _, r := range touched {
+			svc[sorted[r].ID] += added[r]
+			added[r] = 0
+		}
 	}
 	return res
 }
 
-func groupKey(t Task) string {
-	return fmt.Sprintf("%s\x00%s\x00%d\x00%d\x00%s", t.ServiceID, strings.Join(t.Constraints, "\x01"), t.CPU, t.Memory, strings.Join(t.HostPorts, ","))
+// groupTasks collects tasks that place alike, in order of first
+// appearance; comparing with each service's few groups needs no key
+// strings per task.
+func groupTasks(tasks []Task) []*group {
+	var order []*group
+	byService := map[string][]*group{}
+	for i := range tasks {
+		t := &tasks[i]
+		var g *group
+		for _, c := range byService[t.ServiceID] {
+			if c.sameGroup(t) {
+				g = c
+				break
+			}
+		}
+		if g == nil {
+			g = newGroup(*t)
+			byService[t.ServiceID] = append(byService[t.ServiceID], g)
+			order = append(order, g)
+		}
+		g.tasks = append(g.tasks, i)
+	}
+	return order
 }
 
-func placeGroup(nodes []*Node, serviceLoad map[string]map[string]int, tasks []Task, res *Result) {
-	proto := tasks[0]
-	svc := serviceLoad[proto.ServiceID]
-	if svc == nil {
-		svc = map[string]int{}
-		serviceLoad[proto.ServiceID] = svc
-	}
-	var why reasons
-	h := &nodeHeap{svc: svc}
+// Eligible lists, in ID order, the nodes a task like t can run on now, and
+// otherwise why none can. A global service's orchestrator uses it to keep
+// one task on each such node (MaxReplicas and Spread do not apply there).
+func Eligible(nodes []*Node, t Task) ([]*Node, string) {
+	g := newGroup(t)
+	g.proto.MaxReplicas = 0
+	var why failures
+	var out []*Node
 	for _, n := range nodes {
+		if f := g.static(n, 0); f >= 0 {
+			why[f]++
+			continue
+		}
+		out = append(out, n)
+	}
+	slices.SortFunc(out, func(a, b *Node) int {
 		switch {
-		case !n.Ready:
-			why.down++
-		case !n.Active:
-			why.unavailable++
-		case !Satisfies(n, proto.Constraints):
-			why.constraints++
-		default:
-			h.nodes = append(h.nodes, n)
+		case a.ID < b.ID:
+			return -1
+		case a.ID > b.ID:
+			return 1
 		}
+		return 0
+	})
+	if len(out) == 0 {
+		return nil, why.reason()
 	}
-	heap.Init(h)
-	for _, t := range tasks {
-		placed := false
-		for h.Len() > 0 {
-			n := h.nodes[0]
-			if !fits(n, t) {
-				// Resources and ports only shrink while placing: the node
-				// is out for the rest of this group.
-				heap.Pop(h)
-				why.resources++
-				continue
-			}
-			res.Assigned[t.ID] = n.ID
-			n.Tasks++
-			svc[n.ID]++
-			if n.FreeCPU >= 0 {
-				n.FreeCPU -= t.CPU
-			}
-			if n.FreeMemory >= 0 {
-				n.FreeMemory -= t.Memory
-			}
-			for _, p := range t.HostPorts {
-				if n.UsedPorts == nil {
-					n.UsedPorts = map[string]bool{}
-				}
-				n.UsedPorts[p] = true
-			}
-			heap.Fix(h, 0)
-			placed = true
-			break
-		}
-		if !placed {
-			res.Unplaced[t.ID] = why.String()
-		}
-	}
-}
-
-func fits(n *Node, t Task) bool {
-	if n.FreeCPU >= 0 && t.CPU > n.FreeCPU {
-		return false
-	}
-	if n.FreeMemory >= 0 && t.Memory > n.FreeMemory {
-		return false
-	}
-	for _, p := range t.HostPorts {
-		if n.UsedPorts[p] {
-			return false
-		}
-	}
-	return true
-}
-
-// reasons counts why nodes were filtered out, in Docker's words.
-type reasons struct{ down, unavailable, constraints, resources int }
-
-func (r reasons) String() string {
-	var parts []string
-	plural := func(n int, one, many string) string {
-		if n == 1 {
-			return one
-		}
-		return many
-	}
-	if r.resources > 0 {
-		parts = append(parts, fmt.Sprintf("insufficient resources on %d %s", r.resources, plural(r.resources, "node", "nodes")))
-	}
-	if r.constraints > 0 {
-		parts = append(parts, fmt.Sprintf("scheduling constraints not satisfied on %d %s", r.constraints, plural(r.constraints, "node", "nodes")))
-	}
-	if r.unavailable > 0 {
-		parts = append(parts, fmt.Sprintf("%d %s not available for new tasks", r.unavailable, plural(r.unavailable, "node", "nodes")))
-	}
-	if r.down > 0 {
-		parts = append(parts, fmt.Sprintf("%d %s not ready", r.down, plural(r.down, "node", "nodes")))
-	}
-	if len(parts) == 0 {
-		return "no suitable node (no nodes)"
-	}
-	return "no suitable node (" + strings.Join(parts, "; ") + ")"
-}
-
-// nodeHeap orders eligible nodes by the service's tasks there, then all
-// tasks there, then ID.
-type nodeHeap struct {
-	nodes []*Node
-	svc   map[string]int
-}
-
-func (h *nodeHeap) Len() int { return len(h.nodes) }
-func (h *nodeHeap) Less(i, j int) bool {
-	a, b := h.nodes[i], h.nodes[j]
-	if sa, sb := h.svc[a.ID], h.svc[b.ID]; sa != sb {
-		return sa < sb
-	}
-	if a.Tasks != b.Tasks {
-		return a.Tasks < b.Tasks
-	}
-	return a.ID < b.ID
-}
-func (h *nodeHeap) Swap(i, j int) { h.nodes[i], h.nodes[j] = h.nodes[j], h.nodes[i] }
-func (h *nodeHeap) Push(x any)    { h.nodes = append(h.nodes, x.(*Node)) }
-func (h *nodeHeap) Pop() any {
-	n := h.nodes[len(h.nodes)-1]
-	h.nodes = h.nodes[:len(h.nodes)-1]
-	return n
+	return out, ""
 }
