@@ -100,7 +100,6 @@ IMG=$REG/bench/pushpull:1
 "$WHARF" tag bench/pushpull:1 "$IMG"
 "$WHARF" rmi bench/pushpull:1 >/dev/null
 BYTES=$(python3 -c 'import json,sys,tarfile; t=tarfile.open(sys.argv[1]); print(sum(m.size for m in t.getmembers() if m.name.startswith("blobs/")))' "$WORK/image.tar")
-rm -f "$WORK/image.tar"
 
 secs() { python3 -c 'import sys; print("%.2f" % ((int(sys.argv[2]) - int(sys.argv[1])) / 1e9))' "$@"; }
 mbs() { python3 -c 'import sys; print("%.1f" % (int(sys.argv[1]) / 1e6 / float(sys.argv[2])))' "$@"; }
@@ -127,10 +126,35 @@ for op in push pull; do
 	m=$(median <"$WORK/$op")
 	echo "| wharf $op | $m | $(sort -n "$WORK/$op" | head -1) | $(sort -n "$WORK/$op" | tail -1) | $(mbs "$BYTES" "$m") |"
 done
-# Docker's figures come from the shared yardstick on the same machine
-# (/work/shared/engine-bench, push section); this script starts no dockerd.
-if DOCKER_HOST= timeout 5 docker info >/dev/null 2>&1; then
-	echo "| docker | a Docker daemon is running: measure it with /work/shared/engine-bench (push section) | | | |"
+# Docker, measured in the same run when a Docker daemon answers on
+# DOCKER_BENCH_HOST (default unix:///run/docker-bench.sock: start one with
+# its own --data-root/--exec-root and --iptables=false --bridge=none so it
+# never touches wharf's or the host's networking): the same image, the same
+# fresh registry before every push, docker rmi before every pull.
+DOCKER_BENCH_HOST=${DOCKER_BENCH_HOST:-unix:///run/docker-bench.sock}
+dk() { docker -H "$DOCKER_BENCH_HOST" "$@"; }
+if timeout 5 docker -H "$DOCKER_BENCH_HOST" info >/dev/null 2>&1; then
+	note "measuring Docker $(dk version --format '{{.Server.Version}}') on $DOCKER_BENCH_HOST"
+	dk load -i "$WORK/image.tar" >/dev/null
+	dk tag bench/pushpull:1 "$IMG"
+	dk rmi bench/pushpull:1 >/dev/null # only $IMG names it: rmi before a pull drops the layers
+	: >"$WORK/dpush"; : >"$WORK/dpull"
+	for r in $(seq 1 "$RUNS"); do
+		stop_registry
+		start_registry
+		t0=$(date +%s%N); dk push "$IMG" >/dev/null; t1=$(date +%s%N)
+		secs "$t0" "$t1" >>"$WORK/dpush"
+		dk rmi "$IMG" >/dev/null
+		t0=$(date +%s%N); dk pull "$IMG" >/dev/null; t1=$(date +%s%N)
+		secs "$t0" "$t1" >>"$WORK/dpull"
+	done
+	dk rmi -f "$IMG" bench/pushpull:1 >/dev/null 2>&1 || true
+	for op in push pull; do
+		m=$(median <"$WORK/d$op")
+		w=$(median <"$WORK/$op")
+		echo "| docker $(dk version --format '{{.Server.Version}}') $op | $m | $(sort -n "$WORK/d$op" | head -1) | $(sort -n "$WORK/d$op" | tail -1) | $(mbs "$BYTES" "$m") (wharf $(python3 -c "print('%.1f' % (float('$m') / float('$w')))")× faster) |"
+	done
 else
-	echo "| docker push / pull | docker not installed (no daemon) | | | 20.10 here earlier: push 14.7, pull 25.6 |"
+	echo "| docker push / pull | no Docker daemon on $DOCKER_BENCH_HOST | | | 20.10 here earlier (engine-bench): push 14.7, pull 25.6 |"
 fi
+rm -f "$WORK/image.tar"
