@@ -91,15 +91,15 @@ step 'curl -s --retry 10 --retry-connrefused http://localhost:4000/; echo'
 step 'wharf rm -f friendlyhello-demo'
 
 echo
-echo "== Part 2: share the image through a registry (Debian's docker-registry, on loopback)"
+echo "== Part 2: share the image through a registry (wharf's own, on loopback)"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 reg_port=$(free_port)
-mkdir -p "$work/registry"
-printf 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' "$work/registry" "$reg_port" >"$work/registry.yml"
-/usr/bin/docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
+printf 'demo-password\n' | wharf registry htpasswd add "$work/htpasswd" alice
+wharf registry serve --addr "127.0.0.1:$reg_port" --root "$work/registry" --htpasswd "$work/htpasswd" >"$work/registry.log" 2>&1 &
 reg_pid=$!
 trap 'kill $reg_pid 2>/dev/null; rm -rf "$work"' EXIT
-for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$reg_port/v2/" >/dev/null && break; sleep 0.1; done
+for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$reg_port/v2/" && break; sleep 0.1; done
+step "echo demo-password | wharf login -u alice --password-stdin 127.0.0.1:$reg_port"
 repo="127.0.0.1:$reg_port/alice/get-started:part2"
 step "wharf tag friendlyhello $repo"
 step "wharf push $repo"
@@ -107,6 +107,7 @@ step "wharf rmi $repo"
 step "wharf run -d --name friendlyhello-demo -p 4000:80 $repo   # not here any more: pulled"
 step 'curl -s --retry 10 --retry-connrefused http://localhost:4000/; echo'
 step 'wharf rm -f friendlyhello-demo'
+step "wharf logout 127.0.0.1:$reg_port"
 
 echo
 echo "== Part 3: services — a stack of 5 replicas behind one port"
