@@ -95,7 +95,7 @@ echo "== Part 2: share the image through a registry (wharf's own, on loopback)"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 reg_port=$(free_port)
 printf 'demo-password\n' | wharf registry htpasswd add "$work/htpasswd" alice
-wharf registry serve --addr "127.0.0.1:$reg_port" --root "$work/registry" --htpasswd "$work/htpasswd" >"$work/registry.log" 2>&1 &
+"$WHARF" registry serve --addr "127.0.0.1:$reg_port" --root "$work/registry" --htpasswd "$work/htpasswd" >"$work/registry.log" 2>&1 &
 reg_pid=$!
 trap 'kill $reg_pid 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$reg_port/v2/" && break; sleep 0.1; done
