@@ -63,7 +63,15 @@ func (swarmScheduler) Schedule(pending []*swarm.Task, nodes []*swarm.Node, tasks
 		r := reservations(t.Spec)
 		st := scheduler.Task{ID: t.ID, ServiceID: t.ServiceID, CPU: r.NanoCPUs, Memory: r.MemoryBytes, HostPorts: hostPorts(services[t.ServiceID])}
 		if p := t.Spec.Placement; p != nil {
-			st.Constraints = p.Constraints
+			st.Constraints, st.MaxReplicas = p.Constraints, p.MaxReplicas
+			for _, pref := range p.Preferences {
+				if pref.Spread != nil && pref.Spread.SpreadDescriptor != "" {
+					st.Spread = append(st.Spread, pref.Spread.SpreadDescriptor)
+				}
+			}
+			for _, pl := range p.Platforms {
+				st.Platforms = append(st.Platforms, scheduler.Platform{OS: pl.OS, Arch: pl.Architecture})
+			}
 		}
 		in = append(in, st)
 	}
