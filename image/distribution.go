@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
+	"wharf.io/wharf/snapshot"
 
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
@@ -50,6 +53,16 @@ type Pull struct {
 	sizes  []int64
 	next   int // the next layer Unpack expects
 	closed bool
+
+	stageMu sync.Mutex
+	staged  map[int]stagedLayer // layers unpacked ahead of their turn (Stage)
+}
+
+// stagedLayer is a layer unpacked into a directory of its own.
+type stagedLayer struct {
+	dir  string
+	size int64
+	err  error
 }
 
 // BeginPull validates an image's raw config against the layer descriptors
@@ -114,7 +127,34 @@ func (p *Pull) Unpack(ctx context.Context, i int) error {
 	if i > 0 {
 		parent = p.chains[i-1]
 	}
-	size, err := p.s.ensureLayer(ctx, parent, p.chains[i], p.cfg.RootFS.DiffIDs[i], p.layers[i].Digest)
+	p.stageMu.Lock()
+	st, staged := p.staged[i]
+	delete(p.staged, i)
+	p.stageMu.Unlock()
+	var size int64
+	var err error
+	if staged && st.err == nil && !p.s.hasLayer(ctx, p.chains[i]) {
+		size, err = p.s.makeLayer(ctx, parent, p.chains[i], func(upper string) (int64, error) {
+			// The snapshot's upper directory is new and empty: the staged
+			// one takes its place (same filesystem, one rename).
+			if err := os.Remove(upper); err != nil {
+				return 0, err
+			}
+			if err := os.Rename(st.dir, upper); err != nil {
+				os.Mkdir(upper, 0o755)
+				return p.s.extractLayer(ctx, upper, p.layers[i].Digest, p.cfg.RootFS.DiffIDs[i])
+			}
+			return st.size, nil
+		})
+	} else {
+		if staged {
+			os.RemoveAll(st.dir)
+			if st.err != nil {
+				return st.err
+			}
+		}
+		size, err = p.s.ensureLayer(ctx, parent, p.chains[i], p.cfg.RootFS.DiffIDs[i], p.layers[i].Digest)
+	}
 	if err != nil {
 		return err
 	}
@@ -148,10 +188,48 @@ func (p *Pull) Commit(ctx context.Context, refs ...reference.Named) (*Image, err
 // Close ends the pull; blobs of a pull that did not commit are collected
 // by the next rmi, prune or start-up.
 func (p *Pull) Close() {
+	p.stageMu.Lock()
+	for i, st := range p.staged {
+		os.RemoveAll(st.dir)
+		delete(p.staged, i)
+	}
+	p.stageMu.Unlock()
 	if !p.closed {
 		p.closed = true
 		p.s.layerMu.RUnlock()
 	}
+}
+
+// Stage unpacks layer i (its blob written) into a directory of its own,
+// ahead of its turn: a layer's files do not depend on its parents until
+// the layers are stacked, so several layers can unpack at once (hashing
+// and writing are most of a pull). Unpack(i) then moves the directory
+// into the layer's snapshot. An error is kept for Unpack to report.
+func (p *Pull) Stage(ctx context.Context, i int) {
+	if p.s.hasLayer(ctx, p.chains[i]) {
+		return
+	}
+	st := stagedLayer{}
+	dir, err := os.MkdirTemp(filepath.Join(p.s.root, "staging"), "layer-")
+	if os.IsNotExist(err) {
+		if err = os.MkdirAll(filepath.Join(p.s.root, "staging"), 0o700); err == nil {
+			dir, err = os.MkdirTemp(filepath.Join(p.s.root, "staging"), "layer-")
+		}
+	}
+	if err == nil {
+		err = os.Chmod(dir, 0o755) // as a fresh snapshot's upper directory
+	}
+	if err == nil {
+		st.dir = dir
+		st.size, err = p.s.extractLayer(ctx, dir, p.layers[i].Digest, p.cfg.RootFS.DiffIDs[i])
+	}
+	st.err = err
+	p.stageMu.Lock()
+	if p.staged == nil {
+		p.staged = map[int]stagedLayer{}
+	}
+	p.staged[i] = st
+	p.stageMu.Unlock()
 }
 
 // ociLayerType is the OCI media type the store records for a layer that
@@ -294,4 +372,10 @@ func (s *Store) AddBlobSource(repo string, blobs ...digest.Digest) error {
 		}
 		return nil
 	})
+}
+
+// hasLayer reports whether committed snapshot chainID exists.
+func (s *Store) hasLayer(ctx context.Context, chainID digest.Digest) bool {
+	info, err := s.sn.Stat(ctx, chainID.String())
+	return err == nil && info.Kind == snapshot.KindCommitted
 }

@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/containerd/errdefs"
@@ -172,4 +175,62 @@ func TestOCILayerType(t *testing.T) {
 	assert.Equal(t, ocispec.MediaTypeImageLayer, ociLayerType(mediaTypeDockerLayer, ""))
 	assert.Equal(t, ocispec.MediaTypeImageLayerZstd, ociLayerType(ocispec.MediaTypeImageLayerZstd, ""))
 	assert.Equal(t, "sniffed", ociLayerType("application/x-unknown", "sniffed"))
+}
+
+// TestPullStagedLayers: layers unpacked ahead of their turn (in any order)
+// end up exactly where Unpack would put them, and leave no staging behind.
+func TestPullStagedLayers(t *testing.T) {
+	env := newEnv(t)
+	ctx := context.Background()
+	config, descs, blobs := pulledImage(t, rootfs, []tarEntry{{Name: "app.txt", Body: "v1"}})
+	p, err := env.store.BeginPull(config, descs)
+	require.NoError(t, err)
+	defer p.Close()
+	for i := range descs {
+		require.NoError(t, p.WriteBlob(ctx, descs[i].Digest, bytes.NewReader(blobs[i])))
+	}
+	p.Stage(ctx, 1) // the top layer first: staging does not need the parent
+	p.Stage(ctx, 0)
+	require.NoError(t, p.Unpack(ctx, 0))
+	require.NoError(t, p.Unpack(ctx, 1))
+	img, err := p.Commit(ctx, mustNamed(t, "staged:1"))
+	require.NoError(t, err)
+	p.Close()
+
+	mounts, err := env.sn.Prepare(ctx, "check", img.ChainID.String())
+	require.NoError(t, err)
+	var uppers []string
+	for _, m := range mounts {
+		for _, o := range m.Options {
+			if strings.HasPrefix(o, "lowerdir=") {
+				uppers = strings.Split(strings.TrimPrefix(o, "lowerdir="), ":")
+			}
+		}
+		if m.Type == "bind" {
+			uppers = []string{m.Source}
+		}
+	}
+	require.NotEmpty(t, uppers)
+	found := false
+	for _, dir := range uppers {
+		if b, err := os.ReadFile(filepath.Join(dir, "app.txt")); err == nil {
+			found = string(b) == "v1"
+		}
+	}
+	assert.True(t, found, "the staged top layer is in the image")
+	entries, _ := os.ReadDir(filepath.Join(env.dir, "image", "staging"))
+	assert.Empty(t, entries, "no staging directory is left")
+
+	// A staged layer whose content does not match its diff ID fails Unpack.
+	config2, descs2, blobs2 := pulledImage(t, []tarEntry{{Name: "x", Body: "y"}})
+	var cfg map[string]any
+	require.NoError(t, json.Unmarshal(config2, &cfg))
+	cfg["rootfs"].(map[string]any)["diff_ids"] = []string{digest.FromString("lie").String()}
+	config2, _ = json.Marshal(cfg)
+	p2, err := env.store.BeginPull(config2, descs2)
+	require.NoError(t, err)
+	defer p2.Close()
+	require.NoError(t, p2.WriteBlob(ctx, descs2[0].Digest, bytes.NewReader(blobs2[0])))
+	p2.Stage(ctx, 0)
+	assert.True(t, errdefs.IsInvalidArgument(p2.Unpack(ctx, 0)))
 }

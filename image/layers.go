@@ -34,6 +34,14 @@ func (s *Store) ensureLayer(ctx context.Context, parent, chainID, diffID, blob d
 		}
 		return s.knownLayerSize(ctx, chainID)
 	}
+	return s.makeLayer(ctx, parent, chainID, func(upper string) (int64, error) {
+		return s.extractLayer(ctx, upper, blob, diffID)
+	})
+}
+
+// makeLayer prepares a snapshot for chainID on parent, lets fill put the
+// layer's files into its upper directory, and commits it.
+func (s *Store) makeLayer(ctx context.Context, parent, chainID digest.Digest, fill func(upper string) (int64, error)) (int64, error) {
 	var rnd [6]byte
 	rand.Read(rnd[:])
 	key := extractPrefix + hex.EncodeToString(rnd[:]) + "-" + chainID.Encoded()
@@ -53,6 +61,24 @@ func (s *Store) ensureLayer(ctx context.Context, parent, chainID, diffID, blob d
 	if err != nil {
 		return 0, err
 	}
+	size, err := fill(upper)
+	if err != nil {
+		return 0, err
+	}
+	if err := s.sn.Commit(ctx, chainID.String(), key); err != nil {
+		if errdefs.IsAlreadyExists(err) {
+			// Another import of the same layer won the race; use theirs.
+			return size, nil
+		}
+		return 0, fmt.Errorf("commit layer %s: %w", chainID, err)
+	}
+	committed = true
+	return size, nil
+}
+
+// extractLayer unpacks blob into dir, checking that its uncompressed
+// content hashes to diffID, and returns the unpacked size.
+func (s *Store) extractLayer(ctx context.Context, dir string, blob, diffID digest.Digest) (int64, error) {
 	f, err := s.blobs.open(blob)
 	if err != nil {
 		return 0, err
@@ -65,7 +91,7 @@ func (s *Store) ensureLayer(ctx context.Context, parent, chainID, diffID, blob d
 	defer rc.Close()
 	dg := digest.SHA256.Digester()
 	tee := io.TeeReader(rc, dg.Hash())
-	size, err := layer.Apply(ctx, upper, tee, s.format)
+	size, err := layer.Apply(ctx, dir, tee, s.format)
 	if err != nil {
 		return 0, fmt.Errorf("layer %s: %w", diffID, err)
 	}
@@ -77,14 +103,6 @@ func (s *Store) ensureLayer(ctx context.Context, parent, chainID, diffID, blob d
 	if got := dg.Digest(); got != diffID {
 		return 0, fmt.Errorf("layer diff ID mismatch: config says %s, content is %s: %w", diffID, got, errdefs.ErrInvalidArgument)
 	}
-	if err := s.sn.Commit(ctx, chainID.String(), key); err != nil {
-		if errdefs.IsAlreadyExists(err) {
-			// Another import of the same layer won the race; use theirs.
-			return size, nil
-		}
-		return 0, fmt.Errorf("commit layer %s: %w", chainID, err)
-	}
-	committed = true
 	return size, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -128,6 +129,9 @@ func New(root string, db *bolt.DB, sn snapshot.Snapshotter) (*Store, error) {
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, err
 	}
+	// Layers a pull unpacked ahead of their turn (Pull.Stage) and never
+	// used, because the daemon died first.
+	os.RemoveAll(filepath.Join(root, "staging"))
 	b, err := newBlobs(root)
 	if err != nil {
 		return nil, err

@@ -188,6 +188,38 @@ func (c *Client) fetchLayers(ctx context.Context, puller *ggcr.Puller, repo name
 			}
 		}()
 	}
+	// Each layer unpacks into a directory of its own as soon as its blob
+	// is in (one per CPU at a time); the loop below stacks them in order.
+	staged := make([]chan struct{}, len(layers))
+	cpus := make(chan struct{}, runtime.NumCPU())
+	for i := range layers {
+		if existed[i] {
+			continue
+		}
+		staged[i] = make(chan struct{})
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			defer close(staged[i])
+			if d := waits[i]; d != nil {
+				select {
+				case <-d.done:
+				case <-ctx.Done():
+					return
+				}
+				if d.err != nil {
+					return
+				}
+			}
+			select {
+			case cpus <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			defer func() { <-cpus }()
+			pull.Stage(ctx, i)
+		}(i)
+	}
 	for i, l := range layers {
 		id := shortID(l.Digest)
 		if d := waits[i]; d != nil {
@@ -198,6 +230,13 @@ func (c *Client) fetchLayers(ctx context.Context, puller *ggcr.Puller, repo name
 			}
 			if d.err != nil {
 				return d.err
+			}
+		}
+		if staged[i] != nil {
+			select {
+			case <-staged[i]:
+			case <-ctx.Done():
+				return ctx.Err()
 			}
 		}
 		if !existed[i] {
