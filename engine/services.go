@@ -340,24 +340,12 @@ func (e *Engine) ServiceList(ctx context.Context, filters Filters, status bool) 
 }
 
 func matchService(s *swarm.Service, f Filters) bool {
-	any := func(key string, pred func(string) bool) bool {
-		vals := f[key]
-		if len(vals) == 0 {
-			return true
-		}
-		for _, v := range vals {
-			if pred(v) {
-				return true
-			}
-		}
-		return false
-	}
-	return any("id", func(v string) bool { return strings.HasPrefix(s.ID, v) }) &&
-		any("name", func(v string) bool { return strings.HasPrefix(s.Spec.Name, v) }) &&
-		any("mode", func(v string) bool {
+	return matchAny(f["id"], func(v string) bool { return strings.HasPrefix(s.ID, v) }) &&
+		matchAny(f["name"], func(v string) bool { return strings.HasPrefix(s.Spec.Name, v) }) &&
+		matchAny(f["mode"], func(v string) bool {
 			return (v == "global" && s.Spec.Mode.Global != nil) || (v == "replicated" && s.Spec.Mode.Replicated != nil)
 		}) &&
-		any("label", func(v string) bool {
+		matchAny(f["label"], func(v string) bool {
 			k, val, hasVal := strings.Cut(v, "=")
 			got, ok := s.Spec.Labels[k]
 			return ok && (!hasVal || got == val)
@@ -405,28 +393,16 @@ func (e *Engine) TaskList(ctx context.Context, filters Filters) ([]swarm.Task, e
 		svcName[s.ID] = s.Spec.Name
 	}
 	self := e.cluster.NodeID()
-	any := func(key string, pred func(string) bool) bool {
-		vals := filters[key]
-		if len(vals) == 0 {
-			return true
-		}
-		for _, v := range vals {
-			if pred(v) {
-				return true
-			}
-		}
-		return false
-	}
 	out := []swarm.Task{}
 	for _, t := range tasks {
 		name := taskName(svcName[t.ServiceID], t)
-		ok := any("id", func(v string) bool { return strings.HasPrefix(t.ID, v) }) &&
-			any("name", func(v string) bool { return strings.HasPrefix(name, v) }) &&
-			any("service", func(v string) bool {
+		ok := matchAny(filters["id"], func(v string) bool { return strings.HasPrefix(t.ID, v) }) &&
+			matchAny(filters["name"], func(v string) bool { return strings.HasPrefix(name, v) }) &&
+			matchAny(filters["service"], func(v string) bool {
 				return t.ServiceID == v || svcName[t.ServiceID] == v || (len(v) >= 3 && strings.HasPrefix(t.ServiceID, v))
 			}) &&
-			any("node", func(v string) bool { return t.NodeID == v || (v == "self" && t.NodeID == self) }) &&
-			any("desired-state", func(v string) bool {
+			matchAny(filters["node"], func(v string) bool { return t.NodeID == v || (v == "self" && t.NodeID == self) }) &&
+			matchAny(filters["desired-state"], func(v string) bool {
 				switch v {
 				case "running":
 					return t.DesiredState == swarm.TaskStateRunning
@@ -437,7 +413,7 @@ func (e *Engine) TaskList(ctx context.Context, filters Filters) ([]swarm.Task, e
 				}
 				return string(t.DesiredState) == v
 			}) &&
-			any("label", func(v string) bool {
+			matchAny(filters["label"], func(v string) bool {
 				k, val, hasVal := strings.Cut(v, "=")
 				got, ok := t.Spec.ContainerSpec.Labels[k]
 				return ok && (!hasVal || got == val)

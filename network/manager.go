@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -133,9 +132,6 @@ type Manager struct {
 	networks map[string]*netRecord
 	eps      map[string]map[string]*epRecord // containerID → networkID → endpoint
 	reserved map[string][]io.Closer          // endpointID → host port sockets
-	// mesh holds each swarm service's ports on the routing mesh; not
-	// persisted: the swarm agent sets them again after a restart.
-	mesh map[string][]nft.ServicePort // service ID → ports
 	// services are the swarm services set through SetService (persisted).
 	services map[string]*svcRecord
 	// svcReserved holds the host sockets reserving each service's
@@ -198,7 +194,6 @@ func New(db *bolt.DB, cfg Config) (*Manager, error) {
 		networks: map[string]*netRecord{},
 		eps:      map[string]map[string]*epRecord{},
 		reserved: map[string][]io.Closer{},
-		mesh:     map[string][]nft.ServicePort{},
 		services: map[string]*svcRecord{}, svcReserved: map[string]map[string]io.Closer{}, vipText: map[string]string{},
 		bridges: &bridgeDriver{host: host, mtu: cfg.MTU},
 	}
@@ -394,9 +389,6 @@ func (m *Manager) state() nft.State {
 			}
 		}
 	}
-	for _, ports := range m.mesh {
-		s.Services = append(s.Services, ports...)
-	}
 	ingressID := ""
 	for _, n := range m.networks {
 		if n.Ingress {
@@ -415,45 +407,6 @@ func (m *Manager) state() nft.State {
 		}
 	}
 	return s
-}
-
-// SetServicePorts publishes a swarm service's ingress ports on the routing
-// mesh: each host port spreads new connections round robin over the
-// backends (the service's running tasks), from any host address,
-// 127.0.0.1 included, keeping the client's source address. It replaces the
-// service's previous ports; nil removes them.
-//
-// Deprecated: the engine's first routing mesh, kept until it moves to
-// SetService and SetServiceBackends (VIPs, DNS, port conflicts, persisted).
-func (m *Manager) SetServicePorts(serviceID string, ports []nft.ServicePort) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	old, had := m.mesh[serviceID]
-	if len(ports) == 0 {
-		delete(m.mesh, serviceID)
-	} else {
-		m.mesh[serviceID] = ports
-	}
-	if err := m.applyLocked(); err != nil {
-		if had {
-			m.mesh[serviceID] = old
-		} else {
-			delete(m.mesh, serviceID)
-		}
-		return err
-	}
-	return nil
-}
-
-// ServicePorts lists the services that have ports on the mesh.
-func (m *Manager) ServicePorts() map[string][]nft.ServicePort {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	out := make(map[string][]nft.ServicePort, len(m.mesh))
-	for k, v := range m.mesh {
-		out[k] = slices.Clone(v)
-	}
-	return out
 }
 
 func (m *Manager) applyLocked() error {

@@ -372,13 +372,6 @@ func (m *Manager) checkPortFree(serviceID string, p swarm.PortConfig) error {
 			}
 		}
 	}
-	for id, ports := range m.mesh {
-		for _, op := range ports {
-			if id != serviceID && uint32(op.HostPort) == p.PublishedPort && op.Proto == string(p.Protocol) {
-				return fmt.Errorf("port '%d' is already in use by service %s as an ingress port: %w", p.PublishedPort, ids.Short(id), errdefs.ErrConflict)
-			}
-		}
-	}
 	for cid, eps := range m.eps {
 		for _, e := range eps {
 			for _, bp := range e.Ports {

@@ -12,6 +12,8 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/swarm"
+
+	"wharf.io/wharf/cluster/orchestrator"
 )
 
 // Runtime is what the agent needs from the local engine.
@@ -104,12 +106,12 @@ func (a *Agent) Sync(ctx context.Context, assignments []Assignment) error {
 		case ok && !wantsRun:
 			r.requestStop()
 		case ok:
-		case wantsRun && !terminalState(t.Status.State):
+		case wantsRun && !orchestrator.Terminal(t.Status.State):
 			r = &runner{id: t.ID, containerID: existing[t.ID], stop: make(chan struct{}), done: make(chan struct{})}
 			a.runners[t.ID] = r
 			a.wg.Add(1)
 			go a.run(r, as)
-		case !wantsRun && !terminalState(t.Status.State):
+		case !wantsRun && !orchestrator.Terminal(t.Status.State):
 			// Asked to stop a task this agent does not follow (it was never
 			// started, or the daemon restarted): stop what there is.
 			a.wg.Add(1)
@@ -136,15 +138,6 @@ func (a *Agent) Sync(ctx context.Context, assignments []Assignment) error {
 // Wait blocks until every task goroutine has returned (after ctx of New
 // ended): containers keep running, the next agent adopts them.
 func (a *Agent) Wait() { a.wg.Wait() }
-
-func terminalState(s swarm.TaskState) bool {
-	switch s {
-	case swarm.TaskStateComplete, swarm.TaskStateShutdown, swarm.TaskStateFailed, swarm.TaskStateRejected,
-		swarm.TaskStateRemove, swarm.TaskStateOrphaned:
-		return true
-	}
-	return false
-}
 
 // run takes a task from assigned to its end.
 func (a *Agent) run(r *runner, as Assignment) {

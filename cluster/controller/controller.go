@@ -44,9 +44,9 @@ func (c *Controller) Run(ctx context.Context) {
 		default:
 		}
 	}
-	go watch(ctx, c.st.Services(), poke)
-	go watch(ctx, c.st.Tasks(), poke)
-	go watch(ctx, c.st.Nodes(), poke)
+	go c.st.Services().Notify(ctx, poke)
+	go c.st.Tasks().Notify(ctx, poke)
+	go c.st.Nodes().Notify(ctx, poke)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -69,22 +69,6 @@ func (c *Controller) Run(ctx context.Context) {
 		timer.Stop()
 		if !wake.IsZero() {
 			timer.Reset(max(0, wake.Sub(c.now())))
-		}
-	}
-}
-
-// watch pokes on every change of one kind, re-watching after failures.
-func watch[T any](ctx context.Context, col *store.Collection[T], poke func()) {
-	for ctx.Err() == nil {
-		for ev := range col.Watch(ctx, 0) {
-			if ev.Err == nil {
-				poke()
-			}
-		}
-		poke() // the watch broke: whatever it missed, a full reconcile sees
-		select {
-		case <-ctx.Done():
-		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
@@ -150,7 +134,7 @@ func (c *Controller) Reconcile(ctx context.Context) (time.Time, error) {
 		for _, nt := range plan.Create {
 			for _, old := range byService[svc.ID] {
 				samePlace := (nt.Slot != 0 && old.Slot == nt.Slot) || (nt.Slot == 0 && old.NodeID == nt.NodeID)
-				if !samePlace || touched[old.ID] || old.DesiredState != swarm.TaskStateRunning || !terminal(old.Status.State) {
+				if !samePlace || touched[old.ID] || old.DesiredState != swarm.TaskStateRunning || !orchestrator.Terminal(old.Status.State) {
 					continue
 				}
 				touched[old.ID] = true
@@ -208,7 +192,7 @@ func (c *Controller) Reconcile(ctx context.Context) (time.Time, error) {
 				return time.Time{}, err
 			}
 			ops = append(ops, op)
-		} else if terminal(t.Status.State) || t.NodeID == "" {
+		} else if orchestrator.Terminal(t.Status.State) || t.NodeID == "" {
 			ops = append(ops, c.st.Tasks().DeleteOp(t.ID, t.Version.Index))
 		}
 	}
@@ -281,13 +265,4 @@ func (c *Controller) Reconcile(ctx context.Context) (time.Time, error) {
 		}
 	}
 	return wake, nil
-}
-
-func terminal(s swarm.TaskState) bool {
-	switch s {
-	case swarm.TaskStateComplete, swarm.TaskStateShutdown, swarm.TaskStateFailed, swarm.TaskStateRejected,
-		swarm.TaskStateRemove, swarm.TaskStateOrphaned:
-		return true
-	}
-	return false
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/moby/moby/api/types/swarm"
 
 	"wharf.io/wharf/cluster/agent"
+	"wharf.io/wharf/cluster/orchestrator"
 	"wharf.io/wharf/cluster/store"
 )
 
@@ -55,10 +56,10 @@ func (d *Dispatcher) poke() {
 // Run syncs the agent at once and after every change of tasks, services,
 // secrets or configs, until ctx ends.
 func (d *Dispatcher) Run(ctx context.Context) {
-	go watch(ctx, d.st.Tasks(), d.poke)
-	go watch(ctx, d.st.Services(), d.poke)
-	go watch(ctx, d.st.Secrets(), d.poke)
-	go watch(ctx, d.st.Configs(), d.poke)
+	go d.st.Tasks().Notify(ctx, d.poke)
+	go d.st.Services().Notify(ctx, d.poke)
+	go d.st.Secrets().Notify(ctx, d.poke)
+	go d.st.Configs().Notify(ctx, d.poke)
 	d.poke()
 	for {
 		select {
@@ -69,21 +70,6 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		if err := d.sync(ctx); err != nil && ctx.Err() == nil {
 			d.log.Warn("sync tasks", "err", err)
 			time.AfterFunc(time.Second, d.poke)
-		}
-	}
-}
-
-func watch[T any](ctx context.Context, col *store.Collection[T], poke func()) {
-	for ctx.Err() == nil {
-		for ev := range col.Watch(ctx, 0) {
-			if ev.Err == nil {
-				poke()
-			}
-		}
-		poke()
-		select {
-		case <-ctx.Done():
-		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
@@ -164,7 +150,7 @@ func (d *Dispatcher) files(ctx context.Context) (map[string][]byte, map[string][
 // that is gone is not an error: it was removed meanwhile.
 func (d *Dispatcher) ReportTaskStatus(ctx context.Context, taskID string, st swarm.TaskStatus) error {
 	_, err := d.st.Tasks().Modify(ctx, taskID, func(t *swarm.Task) error {
-		if rank(st.State) < rank(t.Status.State) {
+		if orchestrator.Rank(st.State) < orchestrator.Rank(t.Status.State) {
 			return errStale
 		}
 		t.Status = st
@@ -178,17 +164,3 @@ func (d *Dispatcher) ReportTaskStatus(ctx context.Context, taskID string, st swa
 }
 
 var errStale = errors.New("stale task status")
-
-var order = []swarm.TaskState{swarm.TaskStateNew, swarm.TaskStateAllocated, swarm.TaskStatePending,
-	swarm.TaskStateAssigned, swarm.TaskStateAccepted, swarm.TaskStatePreparing, swarm.TaskStateReady,
-	swarm.TaskStateStarting, swarm.TaskStateRunning, swarm.TaskStateComplete, swarm.TaskStateShutdown,
-	swarm.TaskStateFailed, swarm.TaskStateRejected, swarm.TaskStateRemove, swarm.TaskStateOrphaned}
-
-func rank(s swarm.TaskState) int {
-	for i, x := range order {
-		if x == s {
-			return i
-		}
-	}
-	return -1
-}

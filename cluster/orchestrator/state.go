@@ -12,8 +12,19 @@ var rank = map[swarm.TaskState]int{
 	swarm.TaskStateRejected: 12, swarm.TaskStateRemove: 13, swarm.TaskStateOrphaned: 14,
 }
 
-// terminal reports whether a task in state s will never run again.
-func terminal(s swarm.TaskState) bool { return rank[s] > rank[swarm.TaskStateRunning] }
+// Terminal reports whether a task in state s will never run again.
+func Terminal(s swarm.TaskState) bool { return rank[s] > rank[swarm.TaskStateRunning] }
+
+// Rank orders task states the way they progress (unknown states first):
+// a status report must never move a task to a lower rank.
+func Rank(s swarm.TaskState) int {
+	if r, ok := rank[s]; ok {
+		return r
+	}
+	return -1
+}
+
+func terminal(s swarm.TaskState) bool { return Terminal(s) }
 
 // live reports whether t runs or is on its way to running, and is still
 // wanted: the task that occupies its slot.

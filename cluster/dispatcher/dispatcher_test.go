@@ -1,0 +1,64 @@
+package dispatcher
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/swarm"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"wharf.io/wharf/cluster/agent"
+	"wharf.io/wharf/cluster/store"
+)
+
+// syncRecorder keeps the assignments the dispatcher hands out.
+type syncRecorder struct{ got chan []agent.Assignment }
+
+func (s syncRecorder) Sync(_ context.Context, as []agent.Assignment) error {
+	s.got <- as
+	return nil
+}
+
+func TestAssignmentsAndStatusReports(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	st, err := store.Open(ctx, store.Config{Dir: t.TempDir(), Name: "n1", Logger: log})
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+
+	svc := &swarm.Service{Spec: swarm.ServiceSpec{Annotations: swarm.Annotations{Name: "web"},
+		EndpointSpec: &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, PublishedPort: 8080, PublishMode: swarm.PortConfigPublishModeHost}}}}}
+	require.NoError(t, st.Services().Create(ctx, svc))
+	mine := &swarm.Task{ServiceID: svc.ID, NodeID: "n1", Slot: 1, DesiredState: swarm.TaskStateRunning,
+		Status: swarm.TaskStatus{State: swarm.TaskStateAssigned}, Spec: swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: "x"}}}
+	other := &swarm.Task{ServiceID: svc.ID, NodeID: "n2", Slot: 2, DesiredState: swarm.TaskStateRunning}
+	require.NoError(t, st.Tasks().Create(ctx, mine))
+	require.NoError(t, st.Tasks().Create(ctx, other))
+
+	rec := syncRecorder{got: make(chan []agent.Assignment, 16)}
+	d := New(st, "n1", nil, log)
+	d.SetAgent(rec)
+	go d.Run(ctx)
+	var as []agent.Assignment
+	select {
+	case as = <-rec.got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no sync")
+	}
+	require.Len(t, as, 1, "only this node's tasks")
+	assert.Equal(t, mine.ID, as[0].Task.ID)
+	assert.Equal(t, "web", as[0].ServiceName)
+	assert.Equal(t, uint32(8080), as[0].Ports[0].PublishedPort)
+
+	require.NoError(t, d.ReportTaskStatus(ctx, mine.ID, swarm.TaskStatus{State: swarm.TaskStateFailed, Err: "task: non-zero exit (1)"}))
+	require.NoError(t, d.ReportTaskStatus(ctx, mine.ID, swarm.TaskStatus{State: swarm.TaskStateRunning}), "a late report is no error")
+	got, err := st.Tasks().Get(ctx, mine.ID)
+	require.NoError(t, err)
+	assert.Equal(t, swarm.TaskStateFailed, got.Status.State, "and never moves the task backwards")
+	assert.NoError(t, d.ReportTaskStatus(ctx, "gone", swarm.TaskStatus{State: swarm.TaskStateRunning}), "a removed task is no error")
+}
