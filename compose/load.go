@@ -49,7 +49,7 @@ func Load(ctx context.Context, files []string, workDir string, env []string) (*t
 	if err != nil {
 		return nil, fmt.Errorf("%v: %w", err, errdefs.ErrInvalidArgument)
 	}
-	p, err := opts.LoadProject(ctx)
+	p, err := loadProject(ctx, opts)
 	if err != nil {
 		if located := schemaError(files); located != nil {
 			return nil, located
@@ -63,4 +63,16 @@ func Load(ctx context.Context, files []string, workDir string, env []string) (*t
 		p.Extensions[extIgnored] = ignored
 	}
 	return p, nil
+}
+
+// loadProject is compose-go's LoadProject, with its panics on odd values
+// (e.g. a ulimit written as 08, which YAML reads as a float) turned into
+// an InvalidArgument: bad input gets an error, never a crash.
+func loadProject(ctx context.Context, opts *cli.ProjectOptions) (p *types.Project, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p, err = nil, fmt.Errorf("invalid compose file (%v): %w", r, errdefs.ErrInvalidArgument)
+		}
+	}()
+	return opts.LoadProject(ctx)
 }
