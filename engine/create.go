@@ -64,6 +64,11 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *containe
 		// Docker ignores -p with host or none networking; so do we, silently.
 		hc.PortBindings = nil
 	}
+	if len(hc.PortBindings) > 0 {
+		// A container removed a moment ago may still hold these ports: its
+		// network release runs in the background. Docker frees them at rm.
+		e.awaitNetworkReleases()
+	}
 	if err := checkHostPorts(hc.PortBindings); err != nil {
 		return resp, err
 	}

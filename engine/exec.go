@@ -148,7 +148,14 @@ func (e *Engine) ExecStart(ctx context.Context, execID string, detach bool, s At
 	x.Running, x.Pid, x.task = true, task.Pid(), task
 	x.mu.Unlock()
 	e.events.publish(events.ContainerEventType, events.Action("exec_start: "+strings.Join(x.Config.Cmd, " ")), c.ID, e.containerAttrs(c))
-	done := make(chan struct{})
+	// The exit is recorded as soon as the process ends, but the connections
+	// to the shim are closed only once the attached stream has drained:
+	// closing them earlier cuts the stream before the shim's end-of-output
+	// frame (docker exec then fails with "connection to shim lost").
+	done, drained := make(chan struct{}), make(chan struct{})
+	if detach {
+		close(drained)
+	}
 	go func() {
 		defer close(done)
 		exit, err := task.Wait(context.Background())
@@ -159,6 +166,7 @@ func (e *Engine) ExecStart(ctx context.Context, execID string, detach bool, s At
 		x.mu.Lock()
 		x.Running, x.ExitCode, x.task = false, &code, nil
 		x.mu.Unlock()
+		<-drained
 		task.Close()
 		os.RemoveAll(sd)
 		e.events.publish(events.ContainerEventType, events.ActionExecDie, c.ID, map[string]string{"execID": x.ID, "exitCode": fmt.Sprint(code)})
@@ -167,6 +175,7 @@ func (e *Engine) ExecStart(ctx context.Context, execID string, detach bool, s At
 		return nil
 	}
 	err = stream()
+	close(drained)
 	<-done // the exit code must be recorded before the client inspects it
 	return err
 }

@@ -107,6 +107,9 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 	if err := snapshot.MountAll(mounts, rootfs); err != nil {
 		return fmt.Errorf("mount rootfs: %w", err)
 	}
+	if len(c.HostConfig.PortBindings) > 0 {
+		e.awaitNetworkReleases() // ports of a container just removed (see create)
+	}
 	netns, err := e.attachNetworks(ctx, c)
 	if err != nil {
 		return err

@@ -15,6 +15,22 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// TestDockerExecOutputComplete: a short-lived exec's output and exit code
+// reach the docker CLI every time. The daemon once closed its connections to
+// the exec's monitor as soon as the process ended, sometimes before the last
+// output frame was read: about one exec in seventy then failed with
+// "connection to shim lost".
+func TestDockerExecOutputComplete(t *testing.T) {
+	begin(t)
+	needDocker(t)
+	name := runDetached(t, busybox, "sleep", "600")
+	for i := 0; i < 150; i++ {
+		out, errOut, code := docker(t, "exec", name, "echo", fmt.Sprint("round ", i))
+		require.Equal(t, 0, code, "exec %d: %s", i, errOut)
+		require.Equal(t, fmt.Sprint("round ", i), strings.TrimSpace(out))
+	}
+}
+
 // TestDockerCLI drives the core of the tutorial through the real docker CLI
 // against wharf's socket.
 func TestDockerCLI(t *testing.T) {
