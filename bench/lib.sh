@@ -38,7 +38,7 @@ ping_daemon() { curl -sf --max-time 1 --unix-socket "$SOCK" http://wharf/_ping >
 
 start_daemon() {
 	"$WHARFD" --root "$ROOT" --exec-root "$EXEC_ROOT" -H "unix://$SOCK" \
-		--cgroup-parent "$CGROUP_PARENT" --bridge "$BRIDGE" --nft-table "$NFT_TABLE" >>"$DAEMON_LOG" 2>&1 &
+		--cgroup-parent "$CGROUP_PARENT" --bridge "$BRIDGE" --nft-table "$NFT_TABLE" ${WHARFD_FLAGS:-} >>"$DAEMON_LOG" 2>&1 &
 	DAEMON_PID=$!
 	local i
 	for i in $(seq 1 300); do

@@ -138,10 +138,53 @@ func runCLI(t *testing.T, api APIClient, args ...string) (string, string, error)
 	var out, errOut bytes.Buffer
 	c := &CLI{Streams: Streams{In: strings.NewReader(""), Out: &out, Err: &errOut},
 		newClient: func(globalOptions) (APIClient, error) { return api, nil }}
-	root := newRootCommand(c)
+	// The tree main builds: only the command asked for (see NewRootCommandFor).
+	root := newRootTree(c, commandName(args))
 	root.SetArgs(args)
 	err := root.ExecuteContext(context.Background())
 	return out.String(), errOut.String(), err
+}
+
+// The client builds only the command it runs: the table it picks from must
+// name every command as the command itself does.
+func TestTopLevelTable(t *testing.T) {
+	c := &CLI{}
+	seen := map[string]bool{}
+	for _, tc := range topLevel {
+		assert.Equal(t, tc.name, tc.build(c).Name())
+		assert.False(t, seen[tc.name], "duplicate %s", tc.name)
+		seen[tc.name] = true
+	}
+}
+
+func TestCommandName(t *testing.T) {
+	for args, want := range map[string]string{
+		"run --rm busybox echo hi":            "run",
+		"-H unix:///x.sock ps -a":             "ps",
+		"--host=unix:///x.sock images":        "images",
+		"--log-level debug -D container ls":   "container",
+		"--tlsverify --tlscacert ca.pem info": "info",
+		"":                                    "",
+		"--help":                              "",
+		"nosuchcommand ps":                    "",
+		"-- run":                              "",
+	} {
+		assert.Equal(t, want, commandName(strings.Fields(args)), args)
+	}
+}
+
+// An unknown command gets docker's answer; the help lists every command.
+func TestUnknownCommandAndHelp(t *testing.T) {
+	_, _, err := runCLI(t, &fakeAPI{}, "imagse")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "unknown command: wharf imagse")
+	out, _, err := runCLI(t, &fakeAPI{}, "--help")
+	require.NoError(t, err)
+	for _, tc := range topLevel {
+		if tc.name != "daemon" && tc.name != "registry" {
+			assert.Contains(t, out, "\n  "+tc.name+" ", "help lists %s", tc.name)
+		}
+	}
 }
 
 func TestPsCommand(t *testing.T) {

@@ -4,6 +4,6 @@
 //
 // Lock order: Engine.mu (the container and name maps) may be held while
 // taking a Container.mu, never the other way round. Engine.execMu and
-// Engine.relMu guard single maps and may be taken while holding a
+// the pending trackers' locks guard single maps and may be taken while holding a
 // Container.mu; nothing is locked while holding them.
 package engine

@@ -64,10 +64,10 @@ type Engine struct {
 	names      map[string]string     // name (without "/") → ID
 	execMu     sync.Mutex            // guards execs; may be taken while holding c.mu
 	execs      map[string]*execProcess
-	// releasing holds, per container, the channel closed when the
-	// background cleanup of its last run (runtime state, network) is done.
-	releasing map[string]chan struct{}
-	relMu     sync.Mutex // guards releasing; taken with or without c.mu, never around it
+	// releases is the background teardown of containers' last runs
+	// (rootfs mount, runtime state, network); reclaims is the removal of
+	// removed containers' files and snapshots.
+	releases, reclaims pending
 
 	// ctx lives as long as the engine; background work (monitors, restart
 	// timers) uses it so Close can stop them.
@@ -109,7 +109,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{cfg: cfg, log: cfg.Logger.With("component", "engine"), lock: lock, events: newEventLog(),
-		containers: map[string]*Container{}, names: map[string]string{}, execs: map[string]*execProcess{}, releasing: map[string]chan struct{}{}}
+		containers: map[string]*Container{}, names: map[string]string{}, execs: map[string]*execProcess{}}
 	e.ctx, e.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	ok := false
 	defer func() {

@@ -11,12 +11,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/sys/mountinfo"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
 	"wharf.io/wharf/internal/testutil"
+	"wharf.io/wharf/snapshot"
 )
 
 // newTestEngine starts an engine on private dirs with a busybox image, the
@@ -53,10 +56,7 @@ func newTestEngine(t *testing.T) *Engine {
 			os.Remove(filepath.Join("/sys/fs/cgroup", ctl, cg))
 		}
 	})
-	tarball := exec.Command("bash", "../contrib/mkimage/busybox.sh")
-	tar, err := tarball.Output()
-	require.NoError(t, err)
-	_, err = e.ImageImport(context.Background(), bytes.NewReader(tar), "busybox", "latest", nil, "")
+	_, err = e.ImageImport(context.Background(), bytes.NewReader(busyboxTar(t)), "busybox", "latest", nil, "")
 	require.NoError(t, err)
 	return e
 }
@@ -217,4 +217,54 @@ func TestAttachReplaysRunThatFinishedBeforeAttach(t *testing.T) {
 	err = e.ContainerAttach(late, resp.ID, AttachStreams{Stdout: &out, Stream: true, Requested: time.Now()})
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Empty(t, out.String())
+}
+
+// A removed container's files go in the background, and image removal waits
+// for them; a daemon that died before they went removes them at restart.
+func TestRemovedContainerFilesReclaimed(t *testing.T) {
+	e := newTestEngine(t)
+	ctx := context.Background()
+	gone := func(e *Engine, id string) {
+		t.Helper()
+		_, err := e.snaps.Stat(ctx, id)
+		assert.True(t, errdefs.IsNotFound(err), "snapshot of %s left: %v", id, err)
+		for _, d := range []string{e.stateDir(id), e.containerDir(id)} {
+			_, err := os.Stat(d)
+			assert.True(t, os.IsNotExist(err), "%s left", d)
+		}
+		infos, err := mountinfo.GetMounts(mountinfo.PrefixFilter(e.stateDir(id)))
+		require.NoError(t, err)
+		assert.Empty(t, infos, "mounts left")
+	}
+
+	resp, err := e.ContainerCreate(ctx, "", &container.CreateRequest{Config: &container.Config{Image: "busybox", Cmd: []string{"sleep", "1000"}}, HostConfig: &container.HostConfig{NetworkMode: "none"}})
+	require.NoError(t, err)
+	require.NoError(t, e.ContainerStart(ctx, resp.ID))
+	require.NoError(t, e.ContainerRemove(ctx, resp.ID, true, false))
+	_, err = e.ImageDelete(ctx, "busybox", false, false) // waits for the reclaim
+	require.NoError(t, err)
+	gone(e, resp.ID)
+	_, err = e.ImageImport(ctx, bytes.NewReader(busyboxTar(t)), "busybox", "latest", nil, "")
+	require.NoError(t, err)
+
+	// The daemon died after deleting the record, before the files went:
+	// the rootfs is still mounted and the snapshot still there.
+	resp, err = e.ContainerCreate(ctx, "", &container.CreateRequest{Config: &container.Config{Image: "busybox", Cmd: []string{"true"}}, HostConfig: &container.HostConfig{NetworkMode: "none"}})
+	require.NoError(t, err)
+	mounts, err := e.snaps.Mounts(ctx, resp.ID)
+	require.NoError(t, err)
+	rootfs := filepath.Join(e.stateDir(resp.ID), "rootfs")
+	require.NoError(t, os.MkdirAll(rootfs, 0o711))
+	require.NoError(t, snapshot.MountAll(mounts, rootfs))
+	t.Cleanup(func() { snapshot.Unmount(rootfs) })
+	require.NoError(t, e.deleteRecord(resp.ID))
+	e = restartEngine(t, e, func() {})
+	gone(e, resp.ID)
+}
+
+func busyboxTar(t *testing.T) []byte {
+	t.Helper()
+	tar, err := exec.Command("bash", "../contrib/mkimage/busybox.sh").Output()
+	require.NoError(t, err)
+	return tar
 }

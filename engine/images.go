@@ -84,6 +84,7 @@ func (e *Engine) ImageInspect(ctx context.Context, ref string) (imagetypes.Inspe
 
 // ImageDelete implements DELETE /images/{name}.
 func (e *Engine) ImageDelete(ctx context.Context, ref string, force, noPrune bool) ([]imagetypes.DeleteResponse, error) {
+	e.reclaims.wait() // a container removed a moment ago may still sit on its layers
 	resp, err := e.images.Remove(ctx, ref, force, noPrune, e.imageInUse)
 	for _, r := range resp {
 		if r.Untagged != "" {
@@ -129,6 +130,7 @@ func (e *Engine) ImagePrune(ctx context.Context, filters Filters) (imagetypes.Pr
 	if v := filters["dangling"]; len(v) > 0 && (v[0] == "false" || v[0] == "0") {
 		danglingOnly = false
 	}
+	e.reclaims.wait()
 	rep, err := e.images.Prune(ctx, danglingOnly, e.imageInUse)
 	if rep.ImagesDeleted == nil {
 		rep.ImagesDeleted = []imagetypes.DeleteResponse{}

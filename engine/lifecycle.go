@@ -275,53 +275,45 @@ func hasEnv(env []string, key string) bool {
 }
 
 // teardown undoes what start set up: rootfs mount, bundle, runtime state,
-// network endpoints. c.mu must be held. The runtime's own cleanup (`runc
-// delete`: its state and cgroups) and the network release run in the
-// background, off the exit → wait → remove path; a later start, and network
-// removal, wait for them (see awaitRuntimeDelete).
+// network endpoints. c.mu must be held. All of it runs in the background,
+// off the exit → wait → remove path: unmounting the rootfs alone takes 5–8
+// ms here (the kernel waits out an RCU grace period), and `runc delete` is a
+// whole Go program. A later start, and whoever needs the ports or the
+// network, wait for it (awaitRuntimeDelete, e.releases).
 func (e *Engine) teardown(c *Container) { e.teardownThen(c, nil) }
 
-// teardownThen is teardown with the runtime's deletion and the network
-// release held back until after is closed (nil: start them at once). An
-// auto-removed container's client waits for the removal, and `runc delete`
-// — a whole Go program — competing with it for two CPUs only delays it.
+// teardownThen is teardown held back until after is closed (nil: at once).
+// An auto-removed container's client waits for the removal: the teardown
+// competing with it for two CPUs only delays it.
 func (e *Engine) teardownThen(c *Container, after <-chan struct{}) {
-	sd := e.stateDir(c.ID)
-	if err := snapshot.Unmount(filepath.Join(sd, "rootfs")); err != nil {
-		// Never RemoveAll through a live mount: that would delete the
-		// container's files. Leave the directory for the next attempt.
-		e.log.Warn("unmount rootfs", "id", c.ID, "err", err)
-	} else {
-		os.RemoveAll(sd)
-	}
 	rt := e.runtimeFor(c.HostConfig.Runtime)
 	done := make(chan struct{})
 	c.runtimeDeleted = done
-	e.wg.Add(1)
 	releaseNet := e.nets != nil && usesNetNS(c.HostConfig)
 	id := c.ID
-	e.relMu.Lock()
-	e.releasing[id] = done
-	e.relMu.Unlock()
+	finish := e.releases.begin(id)
+	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
+		defer close(done)
+		defer finish()
 		if after != nil {
 			<-after
 		}
-		defer func() {
-			e.relMu.Lock()
-			if e.releasing[id] == done {
-				delete(e.releasing, id)
-			}
-			e.relMu.Unlock()
-			close(done)
-		}()
-		if err := rt.Delete(context.Background(), c.ID, true); err != nil && !errdefs.IsNotFound(err) {
-			e.log.Warn("runtime delete", "id", c.ID, "err", err)
+		sd := e.stateDir(id)
+		if err := snapshot.Unmount(filepath.Join(sd, "rootfs")); err != nil {
+			// Never RemoveAll through a live mount: that would delete the
+			// container's files. Leave the directory for the next attempt.
+			e.log.Warn("unmount rootfs", "id", id, "err", err)
+		} else {
+			os.RemoveAll(sd)
+		}
+		if err := rt.Delete(context.Background(), id, true); err != nil && !errdefs.IsNotFound(err) {
+			e.log.Warn("runtime delete", "id", id, "err", err)
 		}
 		if releaseNet {
-			if err := e.nets.Release(context.Background(), c.ID); err != nil {
-				e.log.Warn("release network", "id", c.ID, "err", err)
+			if err := e.nets.Release(context.Background(), id); err != nil {
+				e.log.Warn("release network", "id", id, "err", err)
 			}
 		}
 	}()
@@ -723,26 +715,15 @@ func (e *Engine) removeStopped(c *Container, removeVolumes, recordIntent bool) e
 		e.persist(c)
 	}
 	c.notify()
-	if err := snapshot.Unmount(filepath.Join(e.stateDir(c.ID), "rootfs")); err != nil {
-		c.State.Status = container.StateDead
-		e.persist(c)
-		c.mu.Unlock()
-		return fmt.Errorf("unmount rootfs of %s: %w", c.ID, err)
-	}
-	os.RemoveAll(e.stateDir(c.ID))
-	os.RemoveAll(e.containerDir(c.ID))
-	if err := e.snaps.Remove(ctx, c.ID); err != nil && !errdefs.IsNotFound(err) {
-		c.State.Status = container.StateDead
-		e.persist(c)
-		c.mu.Unlock()
-		return fmt.Errorf("remove rootfs of %s: %w", c.ID, err)
-	}
+	// The record goes first and the files after, in the background (see
+	// reclaim): what the user waits for is the name and the container gone.
 	if err := e.deleteRecord(c.ID); err != nil {
 		c.mu.Unlock()
 		return err
 	}
 	c.removed = true
 	c.notify()
+	e.reclaim(c.ID, c.runtimeDeleted)
 	mounts := c.Mounts
 	c.mu.Unlock()
 

@@ -149,17 +149,7 @@ func (e *Engine) containersOnNetwork(name string) []string {
 
 // awaitNetworkReleases waits for the background network release of
 // containers that just exited, so `rm -f c; network rm n` works.
-func (e *Engine) awaitNetworkReleases() {
-	e.relMu.Lock()
-	pending := make([]chan struct{}, 0, len(e.releasing))
-	for _, ch := range e.releasing {
-		pending = append(pending, ch)
-	}
-	e.relMu.Unlock()
-	for _, ch := range pending {
-		<-ch
-	}
-}
+func (e *Engine) awaitNetworkReleases() { e.releases.wait() }
 
 // NetworkConnect implements POST /networks/{id}/connect.
 func (e *Engine) NetworkConnect(ctx context.Context, idOrName, ctr string, cfg *network.EndpointSettings) error {

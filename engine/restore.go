@@ -57,5 +57,6 @@ func (e *Engine) restore(ctx context.Context) error {
 			}
 		}
 	}
+	e.reclaimOrphans(ctx)
 	return nil
 }

@@ -13,7 +13,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	streams := cli.Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}
-	err := cli.NewRootCommand(streams).ExecuteContext(ctx)
+	err := cli.NewRootCommandFor(streams, os.Args[1:]).ExecuteContext(ctx)
 	stop()
 	cli.PrintError(streams.Err, err)
 	os.Exit(cli.ExitCode(err))
