@@ -183,6 +183,7 @@ func Generate(o Options) (*specs.Spec, error) {
 				return nil, fmt.Errorf("default seccomp profile: %w", err)
 			}
 			dropUnreachableArches(s.Linux.Seccomp)
+			compactEqualityRules(s.Linux.Seccomp)
 		}
 	}
 	return s, nil
