@@ -31,8 +31,9 @@ NFT_TABLE=wharf_bench_$$
 DAEMON_LOG=$WORK/wharfd.log
 DAEMON_PID=
 export WHARF_HOST=unix://$SOCK DOCKER_HOST=unix://$SOCK
-# wharfd finds wharf-shim beside itself or on PATH.
-export PATH=$(dirname "$WHARFD"):$PATH
+# wharfd finds wharf-shim beside itself or on PATH; go (for bench helpers) is
+# in /usr/local/go/bin on the build machines.
+export PATH=$(dirname "$WHARFD"):$PATH:/usr/local/go/bin
 
 ping_daemon() { curl -sf --max-time 1 --unix-socket "$SOCK" http://wharf/_ping >/dev/null 2>&1; }
 

@@ -58,10 +58,8 @@ out=$("${runc_cmd[@]}")
 cid=$("$WHARF" run -d --network none busybox sleep 600)
 wbundle=$WORK/wharf-bundle
 mkdir -p "$wbundle"
-jq --arg root "$bundle/rootfs" --arg cg "$CGROUP_PARENT/bench-same-bundle" \
-	'.root.path = $root | .process.args = ["echo", "hi"] | .process.terminal = false
-	 | .mounts |= map(select(.destination | startswith("/etc/") | not)) | .linux.cgroupsPath = $cg' \
-	"$EXEC_ROOT/containers/$cid/config.json" >"$wbundle/config.json"
+(cd "$REPO" && go run ./bench/bundleedit -root "$bundle/rootfs" -cgroup "$CGROUP_PARENT/bench-same-bundle" \
+	"$EXEC_ROOT/containers/$cid/config.json" "$wbundle/config.json" echo hi)
 "$WHARF" rm -f "$cid" >/dev/null
 same_cmd=("$RUNC" --root "$WORK/runc-root" run --bundle "$wbundle" "wharf-bench-same-$$")
 out=$("${same_cmd[@]}")
@@ -91,6 +89,9 @@ printf '| ratio wharf / runc (`runc spec` bundle) | %.2f× | | |\n' "$ratio"
 printf '| ratio wharf / runc (same bundle) | %.2f× | | |\n' "$ratio_same"
 echo
 printf 'target (bridge): median ≤ 80 ms: %s\n' "$(echo "$b_med <= 80" | bc -l | sed 's/1/met/;s/0/missed/')"
-printf 'targets: median ≤ 60 ms: %s; ≤ 2.5× runc: %s\n' \
+# Issue 2 asks for wharf "within 2.5× of bare runc", runc "of the same
+# bundle": runc handed the very config.json wharf hands it. The `runc spec`
+# bundle (no seccomp filter, ~15 ms cheaper for runc alone) is printed too.
+printf 'targets: median ≤ 60 ms: %s; ≤ 2.5× bare runc of the same bundle: %s (%.2f×; against the `runc spec` bundle: %.2f×)\n' \
 	"$(echo "$w_med <= 60" | bc -l | sed 's/1/met/;s/0/missed/')" \
-	"$(echo "$ratio <= 2.5" | bc -l | sed 's/1/met/;s/0/missed/')"
+	"$(echo "$ratio_same <= 2.5" | bc -l | sed 's/1/met/;s/0/missed/')" "$ratio_same" "$ratio"
