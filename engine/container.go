@@ -97,12 +97,17 @@ func (e *Engine) save(c *Container) error {
 	if err != nil {
 		return err
 	}
+	return e.putRecord(c.ID, b)
+}
+
+// putRecord stores a container's encoded record.
+func (e *Engine) putRecord(id string, rec []byte) error {
 	return e.db.Update(func(tx *bolt.Tx) error {
 		bk, err := tx.CreateBucketIfNotExists(containersBucket)
 		if err != nil {
 			return err
 		}
-		return bk.Put([]byte(c.ID), b)
+		return bk.Put([]byte(id), rec)
 	})
 }
 

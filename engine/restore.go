@@ -29,6 +29,7 @@ func (e *Engine) restore(ctx context.Context) error {
 			t, err := shim.Connect(ctx, e.stateDir(c.ID))
 			if err == nil {
 				c.task = t
+				c.State.Pid = t.Pid() // the record may predate the runtime's answer
 				e.wg.Add(1)
 				go e.monitor(c, t)
 				c.mu.Lock()
