@@ -7,33 +7,43 @@
 #   bench/run-latency.sh                       # needs root; uses bin/wharf
 #   WHARF=/usr/local/bin/wharf RUNS=50 bench/run-latency.sh
 #
-# Knobs: RUNS (30, at least 20), WARMUP (3), WHARF, WHARFD, RUNC. Uses
-# hyperfine -N when installed, else a date +%s%N loop.
+# Knobs: RUNS (30, at least 20), WARMUP (3), SETTLE (0.15 s of quiet before
+# each measured command), WHARF, WHARFD, RUNC.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 RUNS=${RUNS:-30}
 WARMUP=${WARMUP:-3}
+SETTLE=${SETTLE:-0.15}
 [ "$RUNS" -ge 20 ] || die "RUNS must be at least 20"
 
-# measure NAME CMD... prints "median min max" in ms of RUNS runs of CMD.
-measure() {
-	local name=$1; shift
-	if command -v hyperfine >/dev/null; then
-		hyperfine -N --style none --warmup "$WARMUP" --runs "$RUNS" \
-			--export-json "$WORK/$name.json" -- "$(printf '%q ' "$@")" >&2
-		jq -r '.results[0] | "\(.median * 1000) \(.min * 1000) \(.max * 1000)"' "$WORK/$name.json"
-	else
-		local i t0 t1
-		for i in $(seq 1 "$WARMUP"); do "$@" >/dev/null; done
-		: >"$WORK/$name.ms"
-		for i in $(seq 1 "$RUNS"); do
-			t0=$(date +%s%N); "$@" >/dev/null; t1=$(date +%s%N)
-			echo "$(((t1 - t0) / 1000)) / 1000" | bc -l >>"$WORK/$name.ms"
+# The four commands are measured interleaved — round i runs each once, in
+# turn — so that the VM's drift in speed (±15 % over minutes here) and the
+# daemon's warm-up weigh on all of them alike; measured one block after the
+# other, whichever runs first looked several ms slower. Each starts after
+# SETTLE seconds of quiet, so that no command pays for the background work
+# of the one before (wharf unmounts, runs `runc delete` and releases the
+# network after it answered). Times come from bash's $EPOCHREALTIME around
+# a plain fork+exec of the command.
+declare -A CMDS
+NAMES=()
+# add NAME CMD...: registers a command to measure.
+add() { local name=$1; shift; NAMES+=("$name"); CMDS[$name]=$(printf '%q ' "$@"); : >"$WORK/$name.ms"; }
+# run_rounds: WARMUP rounds not recorded, then RUNS recorded.
+run_rounds() {
+	local i name t0 t1
+	for ((i = 0; i < WARMUP + RUNS; i++)); do
+		for name in "${NAMES[@]}"; do
+			sleep "$SETTLE"
+			t0=$EPOCHREALTIME
+			eval "${CMDS[$name]}" >/dev/null
+			t1=$EPOCHREALTIME
+			((i < WARMUP)) || echo "($t1 - $t0) * 1000" | bc -l >>"$WORK/$name.ms"
 		done
-		echo "$(median <"$WORK/$name.ms") $(sort -n "$WORK/$name.ms" | head -1) $(sort -n "$WORK/$name.ms" | tail -1)"
-	fi
+	done
 }
+# stats NAME prints "median min max" in ms.
+stats() { echo "$(median <"$WORK/$1.ms") $(sort -n "$WORK/$1.ms" | head -1) $(sort -n "$WORK/$1.ms" | tail -1)"; }
 
 start_daemon
 import_busybox
@@ -48,7 +58,7 @@ mkdir -p "$bundle/rootfs" "$WORK/runc-root"
 (cd "$bundle" && "$RUNC" spec)
 jq '.process.terminal = false | .process.args = ["echo", "hi"]' "$bundle/config.json" >"$bundle/config.json.new"
 mv "$bundle/config.json.new" "$bundle/config.json"
-runc_cmd=("$RUNC" --root "$WORK/runc-root" run --bundle "$bundle" "wharf-bench-$$")
+runc_cmd=("$RUNC" --root "$WORK/runc-root" run --bundle "$bundle" "wharf-bench-runc-$$")
 out=$("${runc_cmd[@]}")
 [ "$out" = hi ] || die "runc run printed '$out', not 'hi'"
 
@@ -58,21 +68,23 @@ out=$("${runc_cmd[@]}")
 cid=$("$WHARF" run -d --network none busybox sleep 600)
 wbundle=$WORK/wharf-bundle
 mkdir -p "$wbundle"
-(cd "$REPO" && go run ./bench/bundleedit -root "$bundle/rootfs" -cgroup "$CGROUP_PARENT/bench-same-bundle" \
+(cd "$REPO" && go run ./bench/bundleedit -root "$bundle/rootfs" -cgroup "/wharf-bench-same-$$" \
 	"$EXEC_ROOT/containers/$cid/config.json" "$wbundle/config.json" echo hi)
 "$WHARF" rm -f "$cid" >/dev/null
 same_cmd=("$RUNC" --root "$WORK/runc-root" run --bundle "$wbundle" "wharf-bench-same-$$")
 out=$("${same_cmd[@]}")
 [ "$out" = hi ] || die "runc run of wharf's bundle printed '$out', not 'hi'"
 
-note "measuring wharf ($RUNS runs)"
-read -r w_med w_min w_max < <(measure wharf "$WHARF" run --rm --network none busybox echo hi)
-note "measuring runc ($RUNS runs)"
-read -r r_med r_min r_max < <(measure runc "${runc_cmd[@]}")
-note "measuring wharf on the default bridge ($RUNS runs)"
-read -r b_med b_min b_max < <(measure wharf-bridge "$WHARF" run --rm busybox echo hi)
-note "measuring runc with wharf's bundle ($RUNS runs)"
-read -r s_med s_min s_max < <(measure runc-same "${same_cmd[@]}")
+add wharf "$WHARF" run --rm --network none busybox echo hi
+add runc "${runc_cmd[@]}"
+add wharf-bridge "$WHARF" run --rm busybox echo hi
+add runc-same "${same_cmd[@]}"
+note "measuring ${NAMES[*]}: $RUNS interleaved rounds after $WARMUP warm-up rounds"
+run_rounds
+read -r w_med w_min w_max < <(stats wharf)
+read -r r_med r_min r_max < <(stats runc)
+read -r b_med b_min b_max < <(stats wharf-bridge)
+read -r s_med s_min s_max < <(stats runc-same)
 ratio=$(echo "$w_med / $r_med" | bc -l)
 ratio_same=$(echo "$w_med / $s_med" | bc -l)
 
