@@ -8,7 +8,7 @@
 #   WHARF=/usr/local/bin/wharf RUNS=50 bench/run-latency.sh
 #
 # Knobs: RUNS (30, at least 20), WARMUP (3), SETTLE (0.15 s of quiet before
-# each measured command), WHARF, WHARFD, RUNC.
+# each command measured from idle), WHARF, WHARFD, RUNC.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -17,33 +17,46 @@ WARMUP=${WARMUP:-3}
 SETTLE=${SETTLE:-0.15}
 [ "$RUNS" -ge 20 ] || die "RUNS must be at least 20"
 
-# The four commands are measured interleaved — round i runs each once, in
-# turn — so that the VM's drift in speed (±15 % over minutes here) and the
-# daemon's warm-up weigh on all of them alike; measured one block after the
-# other, whichever runs first looked several ms slower. Each starts after
-# SETTLE seconds of quiet, so that no command pays for the background work
-# of the one before (wharf unmounts, runs `runc delete` and releases the
-# network after it answered). Times come from bash's $EPOCHREALTIME around
-# a plain fork+exec of the command.
+# Two ways of measuring, both printed:
+#  - back to back: RUNS runs of one command after the other, command after
+#    command — what hyperfine -N and the engine-bench yardstick do, and how
+#    the Docker figures were taken; the targets are judged on these;
+#  - from idle: the commands interleaved, each after SETTLE seconds of
+#    quiet, so none pays for the background work of the one before (wharf
+#    unmounts, runs `runc delete` and releases the network after it
+#    answered) — what a user typing one command at a time sees. An idle
+#    VM wakes slowly: every command, runc's too, takes longer this way.
+# Times come from bash's $EPOCHREALTIME around a fork+exec of the command.
 declare -A CMDS
 NAMES=()
 # add NAME CMD...: registers a command to measure.
-add() { local name=$1; shift; NAMES+=("$name"); CMDS[$name]=$(printf '%q ' "$@"); : >"$WORK/$name.ms"; }
-# run_rounds: WARMUP rounds not recorded, then RUNS recorded.
-run_rounds() {
-	local i name t0 t1
+add() { local name=$1; shift; NAMES+=("$name"); CMDS[$name]=$(printf '%q ' "$@"); }
+# timed MODE NAME: runs the command once, recording its time unless MODE is "".
+timed() {
+	local t0 t1
+	t0=$EPOCHREALTIME
+	eval "${CMDS[$2]}" >/dev/null
+	t1=$EPOCHREALTIME
+	[ -z "$1" ] || echo "($t1 - $t0) * 1000" | bc -l >>"$WORK/$1-$2.ms"
+}
+back_to_back() {
+	local name i
+	for name in "${NAMES[@]}"; do
+		for ((i = 0; i < WARMUP; i++)); do timed "" "$name"; done
+		for ((i = 0; i < RUNS; i++)); do timed b2b "$name"; done
+	done
+}
+from_idle() {
+	local name i
 	for ((i = 0; i < WARMUP + RUNS; i++)); do
 		for name in "${NAMES[@]}"; do
 			sleep "$SETTLE"
-			t0=$EPOCHREALTIME
-			eval "${CMDS[$name]}" >/dev/null
-			t1=$EPOCHREALTIME
-			((i < WARMUP)) || echo "($t1 - $t0) * 1000" | bc -l >>"$WORK/$name.ms"
+			if ((i < WARMUP)); then timed "" "$name"; else timed idle "$name"; fi
 		done
 	done
 }
-# stats NAME prints "median min max" in ms.
-stats() { echo "$(median <"$WORK/$1.ms") $(sort -n "$WORK/$1.ms" | head -1) $(sort -n "$WORK/$1.ms" | tail -1)"; }
+# stats MODE NAME prints "median min max" in ms.
+stats() { local f=$WORK/$1-$2.ms; echo "$(median <"$f") $(sort -n "$f" | head -1) $(sort -n "$f" | tail -1)"; }
 
 start_daemon
 import_busybox
@@ -79,28 +92,45 @@ add wharf "$WHARF" run --rm --network none busybox echo hi
 add runc "${runc_cmd[@]}"
 add wharf-bridge "$WHARF" run --rm busybox echo hi
 add runc-same "${same_cmd[@]}"
-note "measuring ${NAMES[*]}: $RUNS interleaved rounds after $WARMUP warm-up rounds"
-run_rounds
-read -r w_med w_min w_max < <(stats wharf)
-read -r r_med r_min r_max < <(stats runc)
-read -r b_med b_min b_max < <(stats wharf-bridge)
-read -r s_med s_min s_max < <(stats runc-same)
+note "measuring ${NAMES[*]} back to back: $RUNS runs each after $WARMUP warm-up runs"
+back_to_back
+note "measuring them from idle: $RUNS interleaved rounds, ${SETTLE}s of quiet before each command"
+from_idle
+
+table() {
+	local mode=$1 w r b s
+	read -r -a w < <(stats "$mode" wharf)
+	read -r -a r < <(stats "$mode" runc)
+	read -r -a b < <(stats "$mode" wharf-bridge)
+	read -r -a s < <(stats "$mode" runc-same)
+	echo "| command | median ms | min ms | max ms |"
+	echo "|---|---:|---:|---:|"
+	printf '| `wharf run --rm --network none busybox echo hi` | %.1f | %.1f | %.1f |\n' "${w[@]}"
+	printf '| `wharf run --rm busybox echo hi` (default bridge: veth, IPAM, nft) | %.1f | %.1f | %.1f |\n' "${b[@]}"
+	printf '| `runc run` (same rootfs, own netns) | %.1f | %.1f | %.1f |\n' "${r[@]}"
+	printf '| `runc run` of wharf'"'"'s own bundle (seccomp, caps, cgroups) | %.1f | %.1f | %.1f |\n' "${s[@]}"
+	printf '| ratio wharf / runc (`runc spec` bundle) | %.2f× | | |\n' "$(echo "${w[0]} / ${r[0]}" | bc -l)"
+	printf '| ratio wharf / runc (same bundle) | %.2f× | | |\n' "$(echo "${w[0]} / ${s[0]}" | bc -l)"
+}
+read -r w_med _ < <(stats b2b wharf)
+read -r r_med _ < <(stats b2b runc)
+read -r b_med _ < <(stats b2b wharf-bridge)
+read -r s_med _ < <(stats b2b runc-same)
 ratio=$(echo "$w_med / $r_med" | bc -l)
 ratio_same=$(echo "$w_med / $s_med" | bc -l)
 
 echo
 echo "### run latency ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $RUNS runs each, $("$RUNC" --version | head -1))"
 echo
-echo "| command | median ms | min ms | max ms |"
-echo "|---|---:|---:|---:|"
-printf '| `wharf run --rm --network none busybox echo hi` | %.1f | %.1f | %.1f |\n' "$w_med" "$w_min" "$w_max"
-printf '| `wharf run --rm busybox echo hi` (default bridge: veth, IPAM, nft) | %.1f | %.1f | %.1f |\n' "$b_med" "$b_min" "$b_max"
-printf '| `runc run` (same rootfs, own netns) | %.1f | %.1f | %.1f |\n' "$r_med" "$r_min" "$r_max"
-printf '| `runc run` of wharf'"'"'s own bundle (seccomp, caps, cgroups) | %.1f | %.1f | %.1f |\n' "$s_med" "$s_min" "$s_max"
-printf '| ratio wharf / runc (`runc spec` bundle) | %.2f× | | |\n' "$ratio"
-printf '| ratio wharf / runc (same bundle) | %.2f× | | |\n' "$ratio_same"
+echo "Back to back (as hyperfine -N / engine-bench):"
 echo
-printf 'target (bridge): median ≤ 80 ms: %s\n' "$(echo "$b_med <= 80" | bc -l | sed 's/1/met/;s/0/missed/')"
+table b2b
+echo
+echo "From idle (interleaved, ${SETTLE}s of quiet before each command):"
+echo
+table idle
+echo
+printf 'targets, judged back to back — bridge: median ≤ 80 ms: %s\n' "$(echo "$b_med <= 80" | bc -l | sed 's/1/met/;s/0/missed/')"
 # Issue 2 asks for wharf "within 2.5× of bare runc", runc "of the same
 # bundle": runc handed the very config.json wharf hands it. The `runc spec`
 # bundle (no seccomp filter, ~15 ms cheaper for runc alone) is printed too.
