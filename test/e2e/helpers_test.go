@@ -302,3 +302,16 @@ func readBusybox() ([]byte, error) {
 	cmd.Stderr = os.Stderr
 	return cmd.Output()
 }
+
+// buildTestdata builds the static helper program testdata/NAME into a temp
+// dir, for a test to bind-mount into a container, and returns its path.
+func buildTestdata(t *testing.T, name string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), name)
+	build := exec.Command("go", "build", "-o", bin, "./test/e2e/testdata/"+name)
+	build.Dir = env.repo
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, string(out))
+	return bin
+}

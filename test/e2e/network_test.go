@@ -112,12 +112,7 @@ func TestPublishLoopbackOnlyAndUDP(t *testing.T) {
 	assert.Error(t, err, "a port bound to 127.0.0.1 is not reachable on the host's address")
 
 	// A UDP server: busybox's nc has no UDP mode here, so mount a tiny one.
-	helper := filepath.Join(t.TempDir(), "udprecv")
-	build := exec.Command("go", "build", "-o", helper, "./test/e2e/testdata/udprecv")
-	build.Dir = env.repo
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, string(out))
+	helper := buildTestdata(t, "udprecv")
 	uport := freePort(t, "udp")
 	id := runDetached(t, "-p", fmt.Sprintf("%d:5353/udp", uport), "-v", helper+":/udprecv:ro", busybox, "/udprecv", "5353")
 	conn, err := net.Dial("udp4", fmt.Sprintf("127.0.0.1:%d", uport))

@@ -4,9 +4,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,12 +18,7 @@ import (
 // allows and refuses the others (AF_ALG, AF_VSOCK, unknown ones) with EPERM.
 func TestSeccompSocketFamilies(t *testing.T) {
 	begin(t)
-	probe := filepath.Join(t.TempDir(), "socketprobe")
-	build := exec.Command("go", "build", "-o", probe, "./test/e2e/testdata/socketprobe")
-	build.Dir = env.repo
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, string(out))
+	probe := buildTestdata(t, "socketprobe")
 
 	allowed := []int{1, 2, 7, 8, 9, 10, 13, 14, 15, 16, 17, 18, 21, 22, 24, 26, 27, 28, 29, 30, 31, 32, 33, 35, 36, 39, 41, 42, 43, 44, 45}
 	refused := []int{3, 4, 5, 6, 11, 12, 19, 20, 23, 25, 34, 37, 38, 40, 46, 47, 64, 1000}
