@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 	"time"
 
 	units "github.com/docker/go-units"
@@ -134,7 +135,7 @@ func newSecretCommand(c *CLI) *cobra.Command {
 		Args:  noArgs,
 		RunE:  func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newSecretCreateCommand(c), newSecretLsCommand(c), newSecretInspectCommand(c), newSecretRmCommand(c))
+	cmd.AddCommand(newSecretCreateCommand(c), newFileLsCommand(c, secretKind), newFileInspectCommand(c, secretKind), newFileRmCommand(c, secretKind))
 	return cmd
 }
 
@@ -186,97 +187,6 @@ func newSecretCreateCommand(c *CLI) *cobra.Command {
 	return cmd
 }
 
-func newSecretLsCommand(c *CLI) *cobra.Command {
-	var o struct {
-		Quiet  bool
-		Format string
-		Filter filterFlag
-	}
-	cmd := &cobra.Command{
-		Use:     "ls [OPTIONS]",
-		Aliases: []string{"list"},
-		Short:   "List secrets",
-		Args:    noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			api, err := c.secretClient()
-			if err != nil {
-				return err
-			}
-			res, err := api.SecretList(cmd.Context(), client.SecretListOptions{Filters: o.Filter.f})
-			if err != nil {
-				return err
-			}
-			objs := make([]fileObject, 0, len(res.Items))
-			for _, s := range res.Items {
-				objs = append(objs, secretObject(s))
-			}
-			return writeFileObjects(c, objs, "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.CreatedAt}}\t{{.UpdatedAt}}", o.Format, o.Quiet)
-		},
-	}
-	f := cmd.Flags()
-	f.BoolVarP(&o.Quiet, "quiet", "q", false, "Only display IDs")
-	f.StringVar(&o.Format, "format", "", "Format output using a custom template")
-	f.VarP(&o.Filter, "filter", "f", "Filter output based on conditions provided")
-	return cmd
-}
-
-func newSecretInspectCommand(c *CLI) *cobra.Command {
-	var o struct {
-		Format string
-		Pretty bool
-	}
-	cmd := &cobra.Command{
-		Use:   "inspect [OPTIONS] SECRET [SECRET...]",
-		Short: "Display detailed information on one or more secrets",
-		Args:  minArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			api, err := c.secretClient()
-			if err != nil {
-				return err
-			}
-			if o.Pretty {
-				return forEachQuiet(args, func(ref string) error {
-					s, err := api.SecretInspect(cmd.Context(), ref, client.SecretInspectOptions{})
-					if err != nil {
-						return err
-					}
-					prettyFileObject(c.Out, secretObject(s.Secret), s.Secret.Spec.Labels, nil, false)
-					return nil
-				})
-			}
-			return runInspect(cmd.Context(), c, args, o.Format, func(ctx context.Context, _ APIClient, ref string) (inspected, error) {
-				s, err := api.SecretInspect(ctx, ref, client.SecretInspectOptions{})
-				if err != nil {
-					return inspected{}, err
-				}
-				return inspected{value: s.Secret, raw: s.Raw}, nil
-			})
-		},
-	}
-	cmd.Flags().StringVarP(&o.Format, "format", "f", "", "Format output using a custom template")
-	cmd.Flags().BoolVar(&o.Pretty, "pretty", false, "Print the information in a human friendly format")
-	return cmd
-}
-
-func newSecretRmCommand(c *CLI) *cobra.Command {
-	return &cobra.Command{
-		Use:     "rm SECRET [SECRET...]",
-		Aliases: []string{"remove"},
-		Short:   "Remove one or more secrets",
-		Args:    minArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			api, err := c.secretClient()
-			if err != nil {
-				return err
-			}
-			return forEach(c, args, func(ref string) error {
-				_, err := api.SecretRemove(cmd.Context(), ref, client.SecretRemoveOptions{})
-				return err
-			})
-		},
-	}
-}
-
 // forEachQuiet runs fn for every name and joins the errors, printing
 // nothing itself (inspect --pretty prints its own output).
 func forEachQuiet(names []string, fn func(string) error) error {
@@ -287,4 +197,163 @@ func forEachQuiet(names []string, fn func(string) error) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// fileKind is what the secret and config commands differ in: both are named
+// files the swarm keeps, listed, inspected and removed alike.
+type fileKind struct {
+	noun, nouns string // "secret", "secrets"
+	lsTable     string // `ls` default table
+	showData    bool   // inspect --pretty prints the content (configs) or the driver (secrets)
+	list        func(ctx context.Context, api secretAPI, f client.Filters) ([]fileObject, error)
+	inspect     func(ctx context.Context, api secretAPI, ref string) (inspectedFile, error)
+	remove      func(ctx context.Context, api secretAPI, ref string) error
+}
+
+type inspectedFile struct {
+	obj    fileObject
+	labels map[string]string
+	data   []byte
+	value  any // the API object, for --format
+	raw    []byte
+}
+
+var secretKind = fileKind{
+	noun: "secret", nouns: "secrets",
+	lsTable: "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.CreatedAt}}\t{{.UpdatedAt}}",
+	list: func(ctx context.Context, api secretAPI, f client.Filters) ([]fileObject, error) {
+		res, err := api.SecretList(ctx, client.SecretListOptions{Filters: f})
+		if err != nil {
+			return nil, err
+		}
+		objs := make([]fileObject, 0, len(res.Items))
+		for _, s := range res.Items {
+			objs = append(objs, secretObject(s))
+		}
+		return objs, nil
+	},
+	inspect: func(ctx context.Context, api secretAPI, ref string) (inspectedFile, error) {
+		s, err := api.SecretInspect(ctx, ref, client.SecretInspectOptions{})
+		if err != nil {
+			return inspectedFile{}, err
+		}
+		return inspectedFile{obj: secretObject(s.Secret), labels: s.Secret.Spec.Labels, value: s.Secret, raw: s.Raw}, nil
+	},
+	remove: func(ctx context.Context, api secretAPI, ref string) error {
+		_, err := api.SecretRemove(ctx, ref, client.SecretRemoveOptions{})
+		return err
+	},
+}
+
+var configKind = fileKind{
+	noun: "config", nouns: "configs", showData: true,
+	lsTable: "table {{.ID}}\t{{.Name}}\t{{.CreatedAt}}\t{{.UpdatedAt}}",
+	list: func(ctx context.Context, api secretAPI, f client.Filters) ([]fileObject, error) {
+		res, err := api.ConfigList(ctx, client.ConfigListOptions{Filters: f})
+		if err != nil {
+			return nil, err
+		}
+		objs := make([]fileObject, 0, len(res.Items))
+		for _, s := range res.Items {
+			objs = append(objs, configObject(s))
+		}
+		return objs, nil
+	},
+	inspect: func(ctx context.Context, api secretAPI, ref string) (inspectedFile, error) {
+		s, err := api.ConfigInspect(ctx, ref, client.ConfigInspectOptions{})
+		if err != nil {
+			return inspectedFile{}, err
+		}
+		return inspectedFile{obj: configObject(s.Config), labels: s.Config.Spec.Labels, data: s.Config.Spec.Data, value: s.Config, raw: s.Raw}, nil
+	},
+	remove: func(ctx context.Context, api secretAPI, ref string) error {
+		_, err := api.ConfigRemove(ctx, ref, client.ConfigRemoveOptions{})
+		return err
+	},
+}
+
+func newFileLsCommand(c *CLI, k fileKind) *cobra.Command {
+	var o struct {
+		Quiet  bool
+		Format string
+		Filter filterFlag
+	}
+	cmd := &cobra.Command{
+		Use:     "ls [OPTIONS]",
+		Aliases: []string{"list"},
+		Short:   "List " + k.nouns,
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			api, err := c.secretClient()
+			if err != nil {
+				return err
+			}
+			objs, err := k.list(cmd.Context(), api, o.Filter.f)
+			if err != nil {
+				return err
+			}
+			return writeFileObjects(c, objs, k.lsTable, o.Format, o.Quiet)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&o.Quiet, "quiet", "q", false, "Only display IDs")
+	f.StringVar(&o.Format, "format", "", "Format output using a custom template")
+	f.VarP(&o.Filter, "filter", "f", "Filter output based on conditions provided")
+	return cmd
+}
+
+func newFileInspectCommand(c *CLI, k fileKind) *cobra.Command {
+	var o struct {
+		Format string
+		Pretty bool
+	}
+	upper := strings.ToUpper(k.noun)
+	cmd := &cobra.Command{
+		Use:   "inspect [OPTIONS] " + upper + " [" + upper + "...]",
+		Short: "Display detailed information on one or more " + k.nouns,
+		Args:  minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			api, err := c.secretClient()
+			if err != nil {
+				return err
+			}
+			if o.Pretty {
+				return forEachQuiet(args, func(ref string) error {
+					in, err := k.inspect(cmd.Context(), api, ref)
+					if err != nil {
+						return err
+					}
+					prettyFileObject(c.Out, in.obj, in.labels, in.data, k.showData)
+					return nil
+				})
+			}
+			return runInspect(cmd.Context(), c, args, o.Format, func(ctx context.Context, _ APIClient, ref string) (inspected, error) {
+				in, err := k.inspect(ctx, api, ref)
+				if err != nil {
+					return inspected{}, err
+				}
+				return inspected{value: in.value, raw: in.raw}, nil
+			})
+		},
+	}
+	cmd.Flags().StringVarP(&o.Format, "format", "f", "", "Format output using a custom template")
+	cmd.Flags().BoolVar(&o.Pretty, "pretty", false, "Print the information in a human friendly format")
+	return cmd
+}
+
+func newFileRmCommand(c *CLI, k fileKind) *cobra.Command {
+	upper := strings.ToUpper(k.noun)
+	return &cobra.Command{
+		Use:     "rm " + upper + " [" + upper + "...]",
+		Aliases: []string{"remove"},
+		Short:   "Remove one or more " + k.nouns,
+		Args:    minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			api, err := c.secretClient()
+			if err != nil {
+				return err
+			}
+			return forEach(c, args, func(ref string) error { return k.remove(cmd.Context(), api, ref) })
+		},
+	}
 }

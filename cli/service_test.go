@@ -481,6 +481,12 @@ func TestSecretAndConfigCommands(t *testing.T) {
 	assert.ErrorContains(t, err, "config nope not found")
 	_, _, err = runCLI(t, api, "config", "create", "only-name")
 	assert.Error(t, err)
+	out, _, err = runCLI(t, api, "config", "ls")
+	require.NoError(t, err)
+	assert.Regexp(t, `^ID\s+NAME\s+CREATED\s+UPDATED\ncfg-app\s+app\s+`, out, "configs have no driver column")
+	out, _, err = runCLI(t, api, "config", "rm", "app")
+	require.NoError(t, err)
+	assert.Equal(t, "app\n", out)
 }
 
 func running(id, svc string, slot int, spec swarm.TaskSpec, created time.Time) swarm.Task {
