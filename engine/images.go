@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"path"
 	"strings"
 
 	"github.com/containerd/errdefs"
+	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/events"
 	imagetypes "github.com/moby/moby/api/types/image"
 	digest "github.com/opencontainers/go-digest"
@@ -52,8 +52,13 @@ func matchImage(s imagetypes.Summary, f Filters) bool {
 		ok := false
 		for _, pat := range v {
 			for _, t := range s.RepoTags {
-				repo, _, _ := strings.Cut(t, ":")
-				if t == pat || repo == pat || globMatch(pat, t) || globMatch(pat, repo) {
+				// As docker: the pattern against "name:tag" and "name", in
+				// their familiar forms (a registry's port is no tag).
+				ref, err := reference.ParseNormalizedNamed(t)
+				if err != nil {
+					continue
+				}
+				if m, err := reference.FamiliarMatch(pat, ref); err == nil && m {
 					ok = true
 				}
 			}
@@ -70,11 +75,6 @@ func matchImage(s imagetypes.Summary, f Filters) bool {
 		}
 	}
 	return true
-}
-
-func globMatch(pattern, s string) bool {
-	ok, err := path.Match(pattern, s)
-	return err == nil && ok
 }
 
 // ImageInspect implements GET /images/{name}/json.

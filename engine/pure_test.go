@@ -11,6 +11,7 @@ import (
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -145,4 +146,23 @@ func TestMkdirInRootStaysInside(t *testing.T) {
 	root := t.TempDir()
 	require.NoError(t, mkdirInRoot(root, "/app/../../etc/x"))
 	assert.DirExists(t, root+"/etc/x")
+}
+
+// The reference filter matches docker's way: a pattern against the familiar
+// name and name:tag; a registry's port is not a tag.
+func TestMatchImageReference(t *testing.T) {
+	img := imagetypes.Summary{RepoTags: []string{"127.0.0.1:5000/alice/app:v1", "busybox:latest"}}
+	for pat, want := range map[string]bool{
+		"127.0.0.1:5000/alice/app":    true,
+		"127.0.0.1:5000/alice/app:v1": true,
+		"127.0.0.1:5000/alice/app:v2": false,
+		"127.0.0.1":                   false,
+		"127.0.0.1:5000/*/*":          true,
+		"busybox":                     true,
+		"busy*":                       true,
+		"busybox:latest":              true,
+		"alpine":                      false,
+	} {
+		assert.Equal(t, want, matchImage(img, Filters{"reference": {pat}}), pat)
+	}
 }
