@@ -268,3 +268,29 @@ func busyboxTar(t *testing.T) []byte {
 	require.NoError(t, err)
 	return tar
 }
+
+// The engine's own cleanups wait for a removal already under way (the swarm
+// agent removing the same task) instead of failing with a conflict.
+func TestRemoveForcedWaitsForRemovalInProgress(t *testing.T) {
+	e := newTestEngine(t)
+	ctx := context.Background()
+	resp, err := e.ContainerCreate(ctx, "", &container.CreateRequest{Config: &container.Config{Image: "busybox", Cmd: []string{"true"}}, HostConfig: &container.HostConfig{NetworkMode: "none"}})
+	require.NoError(t, err)
+	c, err := e.get(resp.ID)
+	require.NoError(t, err)
+	c.mu.Lock()
+	c.State.Status = container.StateRemoving // another caller is removing it
+	c.mu.Unlock()
+	assert.True(t, errdefs.IsConflict(e.ContainerRemove(ctx, resp.ID, true, false)), "the API reports the conflict, as docker")
+
+	done := make(chan error, 1)
+	go func() { done <- e.removeForced(ctx, resp.ID, false) }()
+	select {
+	case err := <-done:
+		t.Fatalf("removeForced returned before the removal finished: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	require.NoError(t, e.removeStopped(c, false, false)) // the other removal completes
+	require.NoError(t, <-done)
+	require.NoError(t, e.removeForced(ctx, resp.ID, false), "a container already gone is fine")
+}

@@ -682,6 +682,38 @@ func (e *Engine) setPaused(ctx context.Context, idOrName string, pause bool) err
 	return e.save(c)
 }
 
+// removeForced removes container id, running or not, for the engine's own
+// cleanups (tasks of removed services, their networks): a removal already
+// under way — the swarm agent removing the same task — is waited for rather
+// than reported as a conflict, and a container already gone is fine.
+func (e *Engine) removeForced(ctx context.Context, id string, removeVolumes bool) error {
+	err := e.ContainerRemove(ctx, id, true, removeVolumes)
+	switch {
+	case errdefs.IsNotFound(err):
+		return nil
+	case errdefs.IsConflict(err):
+		c, gerr := e.get(id)
+		if gerr != nil {
+			return nil // gone meanwhile
+		}
+		for {
+			c.mu.Lock()
+			if c.removed {
+				c.mu.Unlock()
+				return nil
+			}
+			ch := c.watch()
+			c.mu.Unlock()
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	return err
+}
+
 // ContainerRemove implements DELETE /containers/{id}.
 func (e *Engine) ContainerRemove(ctx context.Context, idOrName string, force, removeVolumes bool) error {
 	c, err := e.get(idOrName)

@@ -124,7 +124,7 @@ func (e *Engine) releaseSwarmNetwork(ctx context.Context, name, id string) error
 			cid := c.ID
 			c.mu.Unlock()
 			if on && isTask && !live[svc] {
-				if err := e.ContainerRemove(ctx, cid, true, true); err != nil && !errdefs.IsNotFound(err) {
+				if err := e.removeForced(ctx, cid, true); err != nil {
 					return err
 				}
 			}

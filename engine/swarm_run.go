@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"encoding/json"
-	"github.com/containerd/errdefs"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -56,7 +55,7 @@ func (e *Engine) removeTaskContainers(ctx context.Context) {
 		return
 	}
 	for task, id := range tasks {
-		if err := e.ContainerRemove(ctx, id, true, true); err != nil && !errdefs.IsNotFound(err) && !errdefs.IsConflict(err) {
+		if err := e.removeForced(ctx, id, true); err != nil {
 			e.log.Warn("remove task container", "task", task, "err", err)
 		}
 	}

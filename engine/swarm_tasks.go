@@ -30,7 +30,7 @@ func (r taskRuntime) StopContainer(ctx context.Context, id string) error {
 }
 
 func (r taskRuntime) RemoveContainer(ctx context.Context, id string) error {
-	return r.e.ContainerRemove(ctx, id, true, false)
+	return r.e.removeForced(ctx, id, false)
 }
 
 func (r taskRuntime) WaitContainer(ctx context.Context, id string) (<-chan container.WaitResponse, error) {
