@@ -290,7 +290,7 @@ func TestRemoveForcedWaitsForRemovalInProgress(t *testing.T) {
 		t.Fatalf("removeForced returned before the removal finished: %v", err)
 	case <-time.After(50 * time.Millisecond):
 	}
-	require.NoError(t, e.removeStopped(c, false, false)) // the other removal completes
+	require.NoError(t, e.remove(c, false)) // the other removal completes
 	require.NoError(t, <-done)
 	require.NoError(t, e.removeForced(ctx, resp.ID, false), "a container already gone is fine")
 }

@@ -433,7 +433,7 @@ func (e *Engine) handleExit(c *Container, t *shim.Task, exit shim.Exit) {
 	c.notify()
 	c.mu.Unlock()
 	if autoRemove {
-		if err := e.removeStopped(c, true, false); err != nil {
+		if err := e.remove(c, true); err != nil {
 			e.log.Error("auto-remove", "id", c.ID, "err", err)
 		}
 	}
@@ -752,16 +752,13 @@ func (e *Engine) ContainerRemove(ctx context.Context, idOrName string, force, re
 	return e.remove(c, removeVolumes)
 }
 
-// remove deletes a stopped container and everything it owns.
+// remove deletes a stopped container and everything it owns. The record
+// goes first, in one commit, and the files after, in the background (see
+// reclaim): what the user waits for is the name and the container gone. A
+// daemon that dies before the commit still has the container; one that
+// dies after it removes the files at its next start (reclaimOrphans), so no
+// "removing" state needs recording first.
 func (e *Engine) remove(c *Container, removeVolumes bool) error {
-	return e.removeStopped(c, removeVolumes, true)
-}
-
-// removeStopped is remove; recordIntent persists the "removing" state
-// first, so that a crash part-way is finished at the next start. Callers
-// whose stored record already leads there (an auto-removed container whose
-// exit was never recorded) skip that write.
-func (e *Engine) removeStopped(c *Container, removeVolumes, recordIntent bool) error {
 	ctx := context.Background()
 	c.mu.Lock()
 	if c.removed {
@@ -769,13 +766,10 @@ func (e *Engine) removeStopped(c *Container, removeVolumes, recordIntent bool) e
 		return nil
 	}
 	c.State.Status = container.StateRemoving
-	if recordIntent {
-		e.persist(c)
-	}
 	c.notify()
-	// The record goes first and the files after, in the background (see
-	// reclaim): what the user waits for is the name and the container gone.
 	if err := e.deleteRecord(c.ID); err != nil {
+		c.State.Status = container.StateDead // as docker: removal failed, rm may try again
+		c.notify()
 		c.mu.Unlock()
 		return err
 	}
