@@ -87,6 +87,24 @@ func (c *Container) watch() <-chan struct{} {
 	return c.changed
 }
 
+// await blocks until cond, called with c.mu held, holds, or ctx ends.
+func (c *Container) await(ctx context.Context, cond func() bool) error {
+	for {
+		c.mu.Lock()
+		if cond() {
+			c.mu.Unlock()
+			return nil
+		}
+		ch := c.watch()
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 func (c *Container) running() bool {
 	return c.State.Status == container.StateRunning || c.State.Status == container.StatePaused
 }

@@ -499,20 +499,7 @@ func parseSignal(s string) (syscall.Signal, error) {
 
 // waitExit blocks until c has exited more than `before` times or ctx ends.
 func waitExit(ctx context.Context, c *Container, before int) error {
-	for {
-		c.mu.Lock()
-		if c.exits > before || c.removed {
-			c.mu.Unlock()
-			return nil
-		}
-		ch := c.watch()
-		c.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	return c.await(ctx, func() bool { return c.exits > before || c.removed })
 }
 
 // ContainerStop implements POST /containers/{id}/stop.
@@ -696,20 +683,7 @@ func (e *Engine) removeForced(ctx context.Context, id string, removeVolumes bool
 		if gerr != nil {
 			return nil // gone meanwhile
 		}
-		for {
-			c.mu.Lock()
-			if c.removed {
-				c.mu.Unlock()
-				return nil
-			}
-			ch := c.watch()
-			c.mu.Unlock()
-			select {
-			case <-ch:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
+		return c.await(ctx, func() bool { return c.removed })
 	}
 	return err
 }
@@ -855,9 +829,9 @@ func (e *Engine) ContainerWait(ctx context.Context, idOrName string, cond contai
 	out := make(chan container.WaitResponse, 1)
 	go func() {
 		defer close(out)
-		for {
-			c.mu.Lock()
-			done := false
+		var resp container.WaitResponse
+		err := c.await(ctx, func() bool {
+			var done bool
 			switch cond {
 			case container.WaitConditionRemoved:
 				done = c.removed
@@ -866,21 +840,13 @@ func (e *Engine) ContainerWait(ctx context.Context, idOrName string, cond contai
 			default:
 				done = !c.running() && c.State.Status != container.StateRestarting
 			}
-			if done {
-				// A failed start is reported by the start request itself;
-				// the waiter gets just the exit code, as with Docker.
-				resp := container.WaitResponse{StatusCode: int64(c.State.ExitCode)}
-				c.mu.Unlock()
-				out <- resp
-				return
-			}
-			ch := c.watch()
-			c.mu.Unlock()
-			select {
-			case <-ch:
-			case <-ctx.Done():
-				return
-			}
+			// A failed start is reported by the start request itself; the
+			// waiter gets just the exit code, as with Docker.
+			resp.StatusCode = int64(c.State.ExitCode)
+			return done
+		})
+		if err == nil {
+			out <- resp
 		}
 	}()
 	return out, nil
