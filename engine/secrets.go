@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sort"
@@ -20,16 +21,20 @@ type objectKind[T any] struct {
 	id      func(*T) string
 	name    func(*T) string
 	labels  func(*T) map[string]string
+	data    func(*T) []byte
+	meta    func(*T) *swarm.Meta // version and times
+	spec    func(*T) *swarm.Annotations
 	clear   func(*T) // drops what is never returned (a secret's data)
 	maxSize int
-	size    func(*T) int
 	usedBy  func(cs *swarm.ContainerSpec, id string) bool
 }
 
 var secretKind = objectKind[swarm.Secret]{
 	noun: "secret", coll: (*store.Store).Secrets, id: func(s *swarm.Secret) string { return s.ID },
 	name: func(s *swarm.Secret) string { return s.Spec.Name }, labels: func(s *swarm.Secret) map[string]string { return s.Spec.Labels },
-	clear: func(s *swarm.Secret) { s.Spec.Data = nil }, maxSize: 500 * 1024, size: func(s *swarm.Secret) int { return len(s.Spec.Data) },
+	data: func(s *swarm.Secret) []byte { return s.Spec.Data }, meta: func(s *swarm.Secret) *swarm.Meta { return &s.Meta },
+	spec:  func(s *swarm.Secret) *swarm.Annotations { return &s.Spec.Annotations },
+	clear: func(s *swarm.Secret) { s.Spec.Data = nil }, maxSize: 500 * 1024,
 	usedBy: func(cs *swarm.ContainerSpec, id string) bool {
 		for _, r := range cs.Secrets {
 			if r != nil && r.SecretID == id {
@@ -43,7 +48,9 @@ var secretKind = objectKind[swarm.Secret]{
 var configKind = objectKind[swarm.Config]{
 	noun: "config", coll: (*store.Store).Configs, id: func(c *swarm.Config) string { return c.ID },
 	name: func(c *swarm.Config) string { return c.Spec.Name }, labels: func(c *swarm.Config) map[string]string { return c.Spec.Labels },
-	clear: func(*swarm.Config) {}, maxSize: 1000 * 1024, size: func(c *swarm.Config) int { return len(c.Spec.Data) },
+	data: func(c *swarm.Config) []byte { return c.Spec.Data }, meta: func(c *swarm.Config) *swarm.Meta { return &c.Meta },
+	spec:  func(c *swarm.Config) *swarm.Annotations { return &c.Spec.Annotations },
+	clear: func(*swarm.Config) {}, maxSize: 1000 * 1024,
 	usedBy: func(cs *swarm.ContainerSpec, id string) bool {
 		for _, r := range cs.Configs {
 			if r != nil && r.ConfigID == id {
@@ -63,7 +70,7 @@ func (k objectKind[T]) create(ctx context.Context, e *Engine, obj *T) (string, e
 	if name == "" || !serviceNameRE.MatchString(name) || len(name) > 64 {
 		return "", fmt.Errorf("invalid %s name %q: %w", k.noun, name, errdefs.ErrInvalidArgument)
 	}
-	if n := k.size(obj); n == 0 || n > k.maxSize {
+	if n := len(k.data(obj)); n == 0 || n > k.maxSize {
 		return "", fmt.Errorf("%s data must be larger than 0 and less than %d bytes: %w", k.noun, k.maxSize, errdefs.ErrInvalidArgument)
 	}
 	all, err := k.coll(st).List(ctx)
@@ -172,6 +179,26 @@ func (k objectKind[T]) remove(ctx context.Context, e *Engine, ref string) error 
 	return k.coll(st).Delete(ctx, k.id(o), 0)
 }
 
+// update changes an object's labels. Like swarmkit it changes nothing else:
+// a new name or different data is refused, and version must be the
+// object's current one (the store answers Conflict otherwise).
+func (k objectKind[T]) update(ctx context.Context, e *Engine, ref string, version uint64, name string, data []byte, labels map[string]string) error {
+	st, err := e.clusterStore()
+	if err != nil {
+		return err
+	}
+	cur, err := k.find(ctx, st, ref)
+	if err != nil {
+		return err
+	}
+	if name != k.name(cur) || (data != nil && !bytes.Equal(data, k.data(cur))) {
+		return fmt.Errorf("rpc error: code = InvalidArgument desc = only updates to Labels are allowed: %w", errdefs.ErrInvalidArgument)
+	}
+	k.meta(cur).Version.Index = version
+	k.spec(cur).Labels = labels
+	return k.coll(st).Update(ctx, cur)
+}
+
 // matchAny reports whether no values were given or pred holds for one.
 func matchAny(vals []string, pred func(string) bool) bool {
 	if len(vals) == 0 {
@@ -208,6 +235,11 @@ func (e *Engine) SecretRemove(ctx context.Context, ref string) error {
 	return secretKind.remove(ctx, e, ref)
 }
 
+// SecretUpdate implements POST /secrets/{id}/update: labels only, as swarmkit.
+func (e *Engine) SecretUpdate(ctx context.Context, ref string, version uint64, spec swarm.SecretSpec) error {
+	return secretKind.update(ctx, e, ref, version, spec.Name, spec.Data, spec.Labels)
+}
+
 // ConfigCreate implements POST /configs/create.
 func (e *Engine) ConfigCreate(ctx context.Context, spec swarm.ConfigSpec) (string, error) {
 	return configKind.create(ctx, e, &swarm.Config{Spec: spec})
@@ -221,6 +253,11 @@ func (e *Engine) ConfigList(ctx context.Context, f Filters) ([]swarm.Config, err
 // ConfigInspect implements GET /configs/{id}.
 func (e *Engine) ConfigInspect(ctx context.Context, ref string) (swarm.Config, error) {
 	return configKind.inspect(ctx, e, ref)
+}
+
+// ConfigUpdate implements POST /configs/{id}/update: labels only, as swarmkit.
+func (e *Engine) ConfigUpdate(ctx context.Context, ref string, version uint64, spec swarm.ConfigSpec) error {
+	return configKind.update(ctx, e, ref, version, spec.Name, spec.Data, spec.Labels)
 }
 
 // ConfigRemove implements DELETE /configs/{id}.
