@@ -119,7 +119,9 @@ func (e *Engine) serviceTasksChanged(ctx context.Context, tasks []*swarm.Task, s
 				continue
 			}
 			for _, ep := range e.nets.Endpoints(cid) {
-				if ep.IPAddress.IsValid() {
+				// A task without swarm networks sits on the default bridge,
+				// which is no network of the service.
+				if ep.IPAddress.IsValid() && e.nets.ServiceOnNetwork(id, ep.NetworkID) {
 					backends = append(backends, network.Backend{TaskID: t.ID, ContainerID: cid, NetworkID: ep.NetworkID, IP: ep.IPAddress})
 				}
 			}

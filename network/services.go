@@ -537,6 +537,19 @@ func (m *Manager) Services() map[string]swarm.Endpoint {
 	return out
 }
 
+// ServiceOnNetwork reports whether service id is attached to network nid
+// (an ID): one of its own networks, or ingress for its published ports.
+func (m *Manager) ServiceOnNetwork(id, nid string) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	rec, ok := m.services[id]
+	if !ok {
+		return false
+	}
+	_, on := rec.onNetwork(nid)
+	return on
+}
+
 func (m *Manager) putService(s *svcRecord) error {
 	b, err := json.Marshal(s)
 	if err != nil {

@@ -197,6 +197,12 @@ func TestServiceVIPAndRoutingMesh(t *testing.T) {
 	ep2, err := m.SetService(ctx, spec)
 	require.NoError(t, err)
 	assert.Equal(t, ep.VirtualIPs, ep2.VirtualIPs, "an update keeps the VIPs")
+	bridgeNet, err := m.Inspect(ctx, "bridge")
+	require.NoError(t, err)
+	assert.True(t, m.ServiceOnNetwork(svcID, app.ID))
+	assert.True(t, m.ServiceOnNetwork(svcID, ingress.ID), "published ports put it on ingress")
+	assert.False(t, m.ServiceOnNetwork(svcID, bridgeNet.ID))
+	assert.False(t, m.ServiceOnNetwork("no-such-service", app.ID))
 
 	// Two tasks on appnet and ingress, as docker attaches them; a client on appnet.
 	tasks := []string{ids.New(), ids.New()}
