@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"runtime"
-	"time"
 
 	"github.com/distribution/reference"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
@@ -77,14 +75,7 @@ func (s *Store) Commit(ctx context.Context, parent *Image, snapshotKey string, c
 		return nil, err
 	}
 
-	now := time.Now().UTC()
-	if cfg.Created == nil {
-		cfg.Created = &now
-	}
-	if cfg.OS == "" {
-		cfg.Platform = ocispec.Platform{OS: "linux", Architecture: runtime.GOARCH}
-	}
-	cfg.RootFS = ocispec.RootFS{Type: "layers", DiffIDs: diffIDs}
+	now := completeConfig(&cfg, diffIDs)
 	if len(cfg.History) <= len(parentHistory) {
 		cfg.History = append(append([]ocispec.History{}, parentHistory...), ocispec.History{Created: &now})
 	}

@@ -42,6 +42,15 @@ func (s *Store) Derive(ctx context.Context, parent *Image, cfg dockerspec.Docker
 		rec.Parent = parent.ID
 		diffIDs = e.diffIDs()
 	}
+	completeConfig(&cfg, diffIDs)
+	rec.Created = *cfg.Created
+	return s.storeConfig(ctx, rec, cfg, refs)
+}
+
+// completeConfig fills in what a new image's config needs besides what the
+// caller set: its layers, a creation time and, by default, this platform.
+// It returns the creation time it set (now) for history entries.
+func completeConfig(cfg *dockerspec.DockerOCIImage, diffIDs []digest.Digest) time.Time {
 	now := time.Now().UTC()
 	if cfg.Created == nil {
 		cfg.Created = &now
@@ -50,6 +59,5 @@ func (s *Store) Derive(ctx context.Context, parent *Image, cfg dockerspec.Docker
 		cfg.Platform = ocispec.Platform{OS: "linux", Architecture: runtime.GOARCH}
 	}
 	cfg.RootFS = ocispec.RootFS{Type: "layers", DiffIDs: diffIDs}
-	rec.Created = *cfg.Created
-	return s.storeConfig(ctx, rec, cfg, refs)
+	return now
 }
