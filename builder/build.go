@@ -140,7 +140,9 @@ func (b *Builder) build(ctx context.Context, opts Options, out io.Writer) (strin
 	if r.df, err = Parse(path.Base(dfPath), data); err != nil {
 		return "", err
 	}
-	r.meta = r.metaArgs()
+	if r.meta, err = r.metaArgs(); err != nil {
+		return "", err
+	}
 	target := len(r.df.Stages) - 1
 	if opts.Target != "" {
 		i, ok := r.df.stageByName(opts.Target, len(r.df.Stages))
@@ -268,7 +270,7 @@ func short(id string) string {
 }
 
 // metaArgs evaluates the ARGs before the first FROM with the build args.
-func (r *run) metaArgs() envMap {
+func (r *run) metaArgs() (envMap, error) {
 	env := envMap{m: map[string]string{}}
 	lex := shell.NewLex(r.df.Escape)
 	for _, a := range r.df.MetaArgs {
@@ -280,7 +282,10 @@ func (r *run) metaArgs() envMap {
 				val = *v
 				r.used[kv.Key] = true
 			case kv.Value != nil:
-				val, _, _ = lex.ProcessWord(*kv.Value, env)
+				var err error
+				if val, _, err = lex.ProcessWord(*kv.Value, env); err != nil {
+					return envMap{}, fmt.Errorf("ARG %s: %v: %w", kv.Key, err, errdefs.ErrInvalidArgument)
+				}
 				if given {
 					r.used[kv.Key] = true
 				}
@@ -293,7 +298,7 @@ func (r *run) metaArgs() envMap {
 			env.m[kv.Key] = val
 		}
 	}
-	return env
+	return env, nil
 }
 
 func (r *run) expandMeta(s string) (string, error) {

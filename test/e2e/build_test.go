@@ -264,6 +264,7 @@ func TestBuildBadInput(t *testing.T) {
 		{"outside", "FROM busybox\nCOPY ../x /\n", nil, "forbidden path outside the build context"},
 		{"target", "FROM busybox AS a\n", []string{"--target", "nope"}, "failed to reach build target nope"},
 		{"expose", "FROM busybox\nEXPOSE abc\n", nil, "invalid containerPort: abc"},
+		{"metaarg", "ARG V=${UNSET:?required}\nFROM busybox\n", nil, "ARG V: failed to process"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := writeContext(t, map[string]string{"Dockerfile": tc.dockerfile})
