@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -86,8 +87,8 @@ func newGroup(t Task) *group {
 func (g *group) sameGroup(t *Task) bool {
 	p := &g.proto
 	return p.ServiceID == t.ServiceID && p.CPU == t.CPU && p.Memory == t.Memory && p.MaxReplicas == t.MaxReplicas &&
-		equalStrings(p.Constraints, t.Constraints) && equalStrings(p.HostPorts, t.HostPorts) &&
-		equalStrings(p.Spread, t.Spread) && equalPlatforms(p.Platforms, t.Platforms)
+		slices.Equal(p.Constraints, t.Constraints) && slices.Equal(p.HostPorts, t.HostPorts) &&
+		slices.Equal(p.Spread, t.Spread) && slices.Equal(p.Platforms, t.Platforms)
 }
 
 // static runs the filters whose verdict cannot change while the group is
@@ -179,28 +180,4 @@ func take(n *Node, t *Task) {
 	for _, p := range t.HostPorts {
 		n.UsedPorts[p] = true
 	}
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func equalPlatforms(a, b []Platform) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -1,6 +1,9 @@
 package scheduler
 
-import "slices"
+import (
+	"slices"
+	"strings"
+)
 
 // Schedule places tasks on nodes. serviceLoad counts, per service ID and
 // node ID, the tasks already there so spreading works across calls; it and
@@ -12,15 +15,7 @@ func Schedule(nodes []*Node, serviceLoad map[string]map[string]int, tasks []Task
 		serviceLoad = map[string]map[string]int{}
 	}
 	sorted := slices.Clone(nodes)
-	slices.SortFunc(sorted, func(a, b *Node) int {
-		switch {
-		case a.ID < b.ID:
-			return -1
-		case a.ID > b.ID:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(sorted, byID)
 	buf := make([]entry, 0, len(sorted)) // candidates, reused by every group without preferences
 	// added counts, per node rank, the group's placements; they go into
 	// serviceLoad once per node at the end of the group rather than with
@@ -134,17 +129,13 @@ func Eligible(nodes []*Node, t Task) ([]*Node, string) {
 		}
 		out = append(out, n)
 	}
-	slices.SortFunc(out, func(a, b *Node) int {
-		switch {
-		case a.ID < b.ID:
-			return -1
-		case a.ID > b.ID:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, byID)
 	if len(out) == 0 {
 		return nil, why.reason()
 	}
 	return out, ""
 }
+
+// byID orders nodes by ID so placement does not depend on the order the
+// store lists them in.
+func byID(a, b *Node) int { return strings.Compare(a.ID, b.ID) }
