@@ -286,7 +286,11 @@ func (a *Agent) remove(taskID, cid string) {
 			a.log.Warn("remove task container", "task", taskID, "err", err)
 		}
 	}
-	os.RemoveAll(filepath.Join(a.fileDir, taskID))
+	// The directory holds the task's secrets: a failure to remove them
+	// must be seen.
+	if err := os.RemoveAll(filepath.Join(a.fileDir, taskID)); err != nil {
+		a.log.Warn("remove task files", "task", taskID, "err", err)
+	}
 }
 
 // writeFiles writes a task's secrets and configs, owned and moded as the

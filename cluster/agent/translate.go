@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
@@ -145,29 +146,21 @@ func containerFor(a *Assignment, nodeID, fileDir string) (string, *container.Cre
 		if ref == nil || ref.File == nil {
 			continue
 		}
-		data, ok := a.Secrets[ref.SecretID]
-		if !ok {
-			return "", nil, nil, fmt.Errorf("secret %s (%s) is not available to task %s", ref.SecretName, ref.SecretID, t.ID)
+		f, err := objectFile(fileDir, "secret", ref.SecretID, ref.SecretName, "/run/secrets", *ref.File, a.Secrets)
+		if err != nil {
+			return "", nil, nil, fmt.Errorf("task %s: %w", t.ID, err)
 		}
-		target := ref.File.Name
-		if !path.IsAbs(target) {
-			target = path.Join("/run/secrets", target)
-		}
-		files = append(files, fileTarget(fileDir, "secret-"+ref.SecretID, target, data, ref.File.UID, ref.File.GID, ref.File.Mode))
+		files = append(files, f)
 	}
 	for _, ref := range cs.Configs {
 		if ref == nil || ref.File == nil {
 			continue
 		}
-		data, ok := a.Configs[ref.ConfigID]
-		if !ok {
-			return "", nil, nil, fmt.Errorf("config %s (%s) is not available to task %s", ref.ConfigName, ref.ConfigID, t.ID)
+		f, err := objectFile(fileDir, "config", ref.ConfigID, ref.ConfigName, "/", swarm.SecretReferenceFileTarget(*ref.File), a.Configs)
+		if err != nil {
+			return "", nil, nil, fmt.Errorf("task %s: %w", t.ID, err)
 		}
-		target := ref.File.Name
-		if !path.IsAbs(target) {
-			target = path.Join("/", target)
-		}
-		files = append(files, fileTarget(fileDir, "config-"+ref.ConfigID, target, data, ref.File.UID, ref.File.GID, ref.File.Mode))
+		files = append(files, f)
 	}
 	for _, f := range files {
 		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: f.Source, Target: f.Target, ReadOnly: true})
@@ -188,11 +181,43 @@ func containerFor(a *Assignment, nodeID, fileDir string) (string, *container.Cre
 	return name, &container.CreateRequest{Config: cfg, HostConfig: hc, NetworkingConfig: nc}, files, nil
 }
 
-func fileTarget(dir, name, target string, data []byte, uid, gid string, mode os.FileMode) fileMount {
-	u, _ := strconv.Atoi(uid)
-	g, _ := strconv.Atoi(gid)
+// objectFile places a secret's or config's data (kind "secret" or
+// "config") in dir and at its target in the container; a relative target
+// is under base. Secret and config file targets have the same fields, so
+// a config's is passed converted.
+func objectFile(dir, kind, id, name, base string, f swarm.SecretReferenceFileTarget, data map[string][]byte) (fileMount, error) {
+	d, ok := data[id]
+	if !ok {
+		return fileMount{}, fmt.Errorf("%s %s (%s) is not available: %w", kind, name, id, errdefs.ErrNotFound)
+	}
+	// An unparsable owner must not silently become root.
+	uid, err := fileOwner(f.UID)
+	if err != nil {
+		return fileMount{}, fmt.Errorf("%s %s: uid: %w", kind, name, err)
+	}
+	gid, err := fileOwner(f.GID)
+	if err != nil {
+		return fileMount{}, fmt.Errorf("%s %s: gid: %w", kind, name, err)
+	}
+	target := f.Name
+	if !path.IsAbs(target) {
+		target = path.Join(base, target)
+	}
+	mode := f.Mode
 	if mode == 0 {
 		mode = 0o444
 	}
-	return fileMount{Source: filepath.Join(dir, name), Target: target, Data: data, UID: u, GID: g, Mode: mode}
+	return fileMount{Source: filepath.Join(dir, kind+"-"+id), Target: target, Data: d, UID: uid, GID: gid, Mode: mode}, nil
+}
+
+// fileOwner parses a numeric uid or gid; empty means 0, as in docker.
+func fileOwner(s string) (int, error) {
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%q is not a numeric id: %w", s, errdefs.ErrInvalidArgument)
+	}
+	return n, nil
 }

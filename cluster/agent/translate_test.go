@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
@@ -80,6 +81,13 @@ func TestContainerForHostPortsAndFiles(t *testing.T) {
 	delete(as.Secrets, "s1")
 	_, _, _, err = containerFor(&as, "n1", "/tasks/t1")
 	assert.ErrorContains(t, err, "secret pw (s1) is not available")
+	assert.ErrorIs(t, err, errdefs.ErrNotFound)
+
+	as.Secrets["s1"] = []byte("hunter2")
+	as.Task.Spec.ContainerSpec.Configs[0].File.UID = "redis"
+	_, _, _, err = containerFor(&as, "n1", "/tasks/t1")
+	assert.ErrorIs(t, err, errdefs.ErrInvalidArgument, "a non-numeric owner must not become root")
+	assert.ErrorContains(t, err, `config conf: uid: "redis" is not a numeric id`)
 }
 
 func TestExitStatus(t *testing.T) {
