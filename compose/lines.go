@@ -26,28 +26,18 @@ import (
 // offending node, and so the line. Values are not interpolated first: the
 // schema accepts strings wherever ${VARS} may stand.
 
-var (
-	compiledOnce sync.Once
-	compiled     *jsonschema.Schema
-	compileErr   error
-)
-
-func composeSchema() (*jsonschema.Schema, error) {
-	compiledOnce.Do(func() {
-		doc, err := jsonschema.UnmarshalJSON(strings.NewReader(schema.Schema))
-		if err != nil {
-			compileErr = err
-			return
-		}
-		c := jsonschema.NewCompiler()
-		if err := c.AddResource("compose-spec.json", doc); err != nil {
-			compileErr = err
-			return
-		}
-		compiled, compileErr = c.Compile("compose-spec.json")
-	})
-	return compiled, compileErr
-}
+// composeSchema is compose-go's JSON schema, compiled on first use.
+var composeSchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
+	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(schema.Schema))
+	if err != nil {
+		return nil, err
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("compose-spec.json", doc); err != nil {
+		return nil, err
+	}
+	return c.Compile("compose-spec.json")
+})
 
 // schemaError returns the first schema violation in files as
 // "file:line: key: message", or nil when none of them breaks the schema on

@@ -107,6 +107,17 @@ func (c *Controller) Reconcile(ctx context.Context) (time.Time, error) {
 	}
 
 	var ops []store.Op
+	// shutdown queues setting a task's desired state to Shutdown.
+	shutdown := func(t swarm.Task) error {
+		t.DesiredState = swarm.TaskStateShutdown
+		t.UpdatedAt = now
+		op, err := c.st.Tasks().UpdateOp(&t)
+		if err != nil {
+			return err
+		}
+		ops = append(ops, op)
+		return nil
+	}
 	var wake time.Time
 	var created []*swarm.Task
 	for _, svc := range services {
@@ -138,25 +149,15 @@ func (c *Controller) Reconcile(ctx context.Context) (time.Time, error) {
 					continue
 				}
 				touched[old.ID] = true
-				t := old
-				t.DesiredState = swarm.TaskStateShutdown
-				t.UpdatedAt = now
-				op, err := c.st.Tasks().UpdateOp(&t)
-				if err != nil {
+				if err := shutdown(old); err != nil {
 					return time.Time{}, err
 				}
-				ops = append(ops, op)
 			}
 		}
 		for _, id := range plan.Shutdown {
-			t := *taskByID[id]
-			t.DesiredState = swarm.TaskStateShutdown
-			t.UpdatedAt = now
-			op, err := c.st.Tasks().UpdateOp(&t)
-			if err != nil {
+			if err := shutdown(*taskByID[id]); err != nil {
 				return time.Time{}, err
 			}
-			ops = append(ops, op)
 		}
 		for _, id := range plan.Delete {
 			ops = append(ops, c.st.Tasks().DeleteOp(id, taskByID[id].Version.Index))
