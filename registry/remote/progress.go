@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"context"
 	"io"
 	"time"
 )
@@ -47,3 +48,20 @@ type Discard struct{}
 
 // Update implements Progress.
 func (Discard) Update(string, string, int64, int64) {}
+
+// acquire takes a slot in sem for layer id, showing "Waiting" while all
+// slots are taken, as docker does; the caller releases it with <-sem.
+func acquire(ctx context.Context, sem chan struct{}, p Progress, id string) error {
+	select {
+	case sem <- struct{}{}:
+		return nil
+	default:
+	}
+	p.Update(id, "Waiting", 0, 0)
+	select {
+	case sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

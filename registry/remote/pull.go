@@ -170,16 +170,8 @@ func (c *Client) fetchLayers(ctx context.Context, puller *ggcr.Puller, repo name
 		go func() {
 			defer wg.Done()
 			defer close(d.done)
-			select {
-			case sem <- struct{}{}:
-			default:
-				p.Update(id, "Waiting", 0, 0)
-				select {
-				case sem <- struct{}{}:
-				case <-ctx.Done():
-					d.err = ctx.Err()
-					return
-				}
+			if d.err = acquire(ctx, sem, p, id); d.err != nil {
+				return
 			}
 			defer func() { <-sem }()
 			d.err = c.fetchBlob(ctx, puller, repo, pull, l, p)

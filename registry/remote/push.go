@@ -96,15 +96,8 @@ func (c *Client) Push(ctx context.Context, store *image.Store, ref reference.Nam
 		mt := types.MediaType(m.Layers[i].MediaType)
 		g.Go(func() error {
 			id := shortID(l.DiffID)
-			select {
-			case sem <- struct{}{}:
-			default:
-				p.Update(id, "Waiting", 0, 0)
-				select {
-				case sem <- struct{}{}:
-				case <-gctx.Done():
-					return gctx.Err()
-				}
+			if err := acquire(gctx, sem, p, id); err != nil {
+				return err
 			}
 			defer func() { <-sem }()
 			return c.pushLayer(gctx, store, puller, pusher, repo, l, mt, p)
