@@ -50,7 +50,6 @@ func (h *Handler) uploads(w http.ResponseWriter, r *http.Request, name, id, user
 		}
 		return h.startUpload(w, r, name, user)
 	}
-	loc := "/v2/" + name + "/blobs/uploads/" + id
 	hdr := w.Header()
 	switch r.Method {
 	case http.MethodGet:
@@ -58,9 +57,7 @@ func (h *Handler) uploads(w http.ResponseWriter, r *http.Request, name, id, user
 		if err != nil {
 			return fromStore(err, errBlobUploadUnknown)
 		}
-		hdr.Set("Location", loc)
-		hdr.Set("Docker-Upload-UUID", id)
-		hdr.Set("Range", rangeHeader(u.Offset))
+		uploadHeaders(hdr, name, id, u.Offset)
 		hdr.Set("Content-Length", "0")
 		w.WriteHeader(http.StatusNoContent)
 		return nil
@@ -82,16 +79,12 @@ func (h *Handler) uploads(w http.ResponseWriter, r *http.Request, name, id, user
 			if e.status == http.StatusRequestedRangeNotSatisfiable {
 				// Tell the client where to resume.
 				if cur, err := h.st.Upload(name, id); err == nil {
-					hdr.Set("Location", loc)
-					hdr.Set("Docker-Upload-UUID", id)
-					hdr.Set("Range", rangeHeader(cur.Offset))
+					uploadHeaders(hdr, name, id, cur.Offset)
 				}
 			}
 			return e
 		}
-		hdr.Set("Location", loc)
-		hdr.Set("Docker-Upload-UUID", id)
-		hdr.Set("Range", rangeHeader(u.Offset))
+		uploadHeaders(hdr, name, id, u.Offset)
 		hdr.Set("Content-Length", "0")
 		w.WriteHeader(http.StatusAccepted)
 		return nil
@@ -110,6 +103,14 @@ func (h *Handler) uploads(w http.ResponseWriter, r *http.Request, name, id, user
 		return created(w, name, d.String())
 	}
 	return errUnsupported(r.Method + " on an upload")
+}
+
+// uploadHeaders tells the client where an upload session is and how much
+// of it the registry holds.
+func uploadHeaders(hdr http.Header, name, id string, offset int64) {
+	hdr.Set("Location", "/v2/"+name+"/blobs/uploads/"+id)
+	hdr.Set("Docker-Upload-UUID", id)
+	hdr.Set("Range", rangeHeader(offset))
 }
 
 // chunkRange reads a chunk's Content-Range (-1, -1 without one) and checks
@@ -171,9 +172,7 @@ func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, name, user
 		return fromStore(err, errBlobUploadUnknown)
 	}
 	hdr := w.Header()
-	hdr.Set("Location", "/v2/"+name+"/blobs/uploads/"+u.ID)
-	hdr.Set("Docker-Upload-UUID", u.ID)
-	hdr.Set("Range", "0-0")
+	uploadHeaders(hdr, name, u.ID, 0)
 	hdr.Set("Content-Length", "0")
 	w.WriteHeader(http.StatusAccepted)
 	return nil

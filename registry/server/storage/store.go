@@ -270,20 +270,32 @@ func (s *Store) DeleteManifest(name string, d digest.Digest) error {
 	} else if err != nil {
 		return err
 	}
-	tags, _ := s.Tags(name)
+	// The manifest is gone; what follows only tidies up, so it goes on
+	// past a failure and reports them all: a tag left behind would point
+	// at nothing.
+	tags, errs := s.Tags(name)
 	for _, t := range tags {
 		if td, err := s.ResolveTag(name, t); err == nil && td == d {
-			os.Remove(s.tagPath(name, t))
+			errs = errors.Join(errs, removeFile(s.tagPath(name, t)))
 		}
 	}
 	entry := referrerEntry(d)
 	base := s.repoPath(name, "_referrers")
-	return filepath.WalkDir(base, func(p string, e fs.DirEntry, err error) error {
+	filepath.WalkDir(base, func(p string, e fs.DirEntry, err error) error {
 		if err == nil && !e.IsDir() && e.Name() == entry {
-			os.Remove(p)
+			errs = errors.Join(errs, removeFile(p))
 		}
 		return nil
 	})
+	return errs
+}
+
+// removeFile removes p; a file already gone is no failure.
+func removeFile(p string) error {
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // Tag points tag at manifest d in repository name.
