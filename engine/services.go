@@ -14,6 +14,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/swarm"
 
+	"wharf.io/wharf/cluster/agent"
 	"wharf.io/wharf/cluster/store"
 )
 
@@ -558,6 +559,9 @@ func resolveFileRefs(ctx context.Context, st *store.Store, spec *swarm.ServiceSp
 			return fmt.Errorf("secret not found: %s: %w", ref, errdefs.ErrInvalidArgument)
 		}
 		r.SecretID, r.SecretName = s.ID, s.Spec.Name
+		if err := checkFileOwner("secret", r.SecretName, (*swarm.SecretReferenceFileTarget)(r.File)); err != nil {
+			return err
+		}
 	}
 	for _, r := range cs.Configs {
 		if r == nil {
@@ -572,6 +576,23 @@ func resolveFileRefs(ctx context.Context, st *store.Store, spec *swarm.ServiceSp
 			return fmt.Errorf("config not found: %s: %w", ref, errdefs.ErrInvalidArgument)
 		}
 		r.ConfigID, r.ConfigName = c.ID, c.Spec.Name
+		if err := checkFileOwner("config", r.ConfigName, (*swarm.SecretReferenceFileTarget)(r.File)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkFileOwner refuses at create what the agent would refuse when it
+// starts the task: a file owner that is not a numeric id.
+func checkFileOwner(kind, name string, f *swarm.SecretReferenceFileTarget) error {
+	if f == nil {
+		return nil
+	}
+	for _, id := range []string{f.UID, f.GID} {
+		if _, err := agent.FileOwner(id); err != nil {
+			return fmt.Errorf("%s %s: file owner: %w", kind, name, err)
+		}
 	}
 	return nil
 }

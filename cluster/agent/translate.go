@@ -191,11 +191,11 @@ func objectFile(dir, kind, id, name, base string, f swarm.SecretReferenceFileTar
 		return fileMount{}, fmt.Errorf("%s %s (%s) is not available: %w", kind, name, id, errdefs.ErrNotFound)
 	}
 	// An unparsable owner must not silently become root.
-	uid, err := fileOwner(f.UID)
+	uid, err := FileOwner(f.UID)
 	if err != nil {
 		return fileMount{}, fmt.Errorf("%s %s: uid: %w", kind, name, err)
 	}
-	gid, err := fileOwner(f.GID)
+	gid, err := FileOwner(f.GID)
 	if err != nil {
 		return fileMount{}, fmt.Errorf("%s %s: gid: %w", kind, name, err)
 	}
@@ -210,8 +210,9 @@ func objectFile(dir, kind, id, name, base string, f swarm.SecretReferenceFileTar
 	return fileMount{Source: filepath.Join(dir, kind+"-"+id), Target: target, Data: d, UID: uid, GID: gid, Mode: mode}, nil
 }
 
-// fileOwner parses a numeric uid or gid; empty means 0, as in docker.
-func fileOwner(s string) (int, error) {
+// FileOwner parses the numeric uid or gid of a secret or config file;
+// empty means 0, as in docker. The engine checks it at service create too.
+func FileOwner(s string) (int, error) {
 	if s == "" {
 		return 0, nil
 	}

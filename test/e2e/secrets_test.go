@@ -40,6 +40,9 @@ func TestSecretsAndConfigsInTasks(t *testing.T) {
 	assert.NotEqual(t, 0, code)
 	assert.Contains(t, errOut, "already exists")
 
+	_, errOut, code = wharf(t, "service", "create", "--detach", "--name", svc, "--secret", "source="+sec+",uid=redis", busybox, "true")
+	assert.NotEqual(t, 0, code)
+	assert.Contains(t, errOut, `"redis" is not a numeric id`)
 	mustWharf(t, "service", "create", "--detach", "--name", svc, "--secret", sec,
 		"--config", "source="+cfg+",target=/etc/app.conf", busybox, "sleep", "600")
 	var ctr string
