@@ -112,13 +112,9 @@ func runBuild(ctx context.Context, c *CLI, o buildOptions, src string) error {
 		body = pr
 	}
 
-	api, err := c.Client()
+	bc, err := clientAs[buildClient](c, "this client cannot build images")
 	if err != nil {
 		return err
-	}
-	bc, ok := api.(buildClient)
-	if !ok {
-		return errors.New("this client cannot build images")
 	}
 	buildArgs := map[string]*string{}
 	for _, a := range o.BuildArgs {
@@ -333,13 +329,9 @@ func newBuilderCommand(c *CLI) *cobra.Command {
 			if !o.Force && !confirm(c, "WARNING! This will remove all dangling build cache. Are you sure you want to continue?") {
 				return nil
 			}
-			api, err := c.Client()
+			bc, err := clientAs[buildClient](c, "this client cannot prune the build cache")
 			if err != nil {
 				return err
-			}
-			bc, ok := api.(buildClient)
-			if !ok {
-				return errors.New("this client cannot prune the build cache")
 			}
 			res, err := bc.BuildCachePrune(cmd.Context(), client.BuildCachePruneOptions{All: o.All})
 			if err != nil {

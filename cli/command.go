@@ -129,6 +129,22 @@ func (c *CLI) Client() (APIClient, error) {
 	return cl, nil
 }
 
+// clientAs is the daemon connection as the wider SDK interface T a command
+// needs beyond APIClient; unsupported names what the client lacks when the
+// connection (a test fake, say) does not implement T.
+func clientAs[T any](c *CLI, unsupported string) (T, error) {
+	var zero T
+	api, err := c.Client()
+	if err != nil {
+		return zero, err
+	}
+	t, ok := api.(T)
+	if !ok {
+		return zero, errors.New(unsupported)
+	}
+	return t, nil
+}
+
 // hostFromEnv picks the daemon address: -H, then WHARF_HOST, then DOCKER_HOST, then the default.
 func hostFromEnv(flag string, getenv func(string) string) string {
 	for _, h := range []string{flag, getenv("WHARF_HOST"), getenv("DOCKER_HOST")} {

@@ -56,7 +56,12 @@ func (c *CLI) registryAuth(ref string) string {
 	}
 	key := serverKey(reference.Domain(named))
 	ac, err := cf.GetAuthConfig(key)
-	if err != nil || (ac.Username == "" && ac.IdentityToken == "" && ac.RegistryToken == "") {
+	if err != nil {
+		// A failing credential helper must not turn into a silent anonymous pull or push.
+		fmt.Fprintf(c.Err, "WARNING: could not get credentials for %s: %v\n", key, err)
+		return ""
+	}
+	if ac.Username == "" && ac.IdentityToken == "" && ac.RegistryToken == "" {
 		return ""
 	}
 	enc, err := authconfig.Encode(registry.AuthConfig{
@@ -234,6 +239,26 @@ func newLogoutCommand(c *CLI) *cobra.Command {
 	}
 }
 
+// pushPullRef is the image pull or push names: with --all-tags a bare
+// repository, otherwise a tagged one (":latest" when none is given, said
+// unless quiet), as docker does.
+func pushPullRef(c *CLI, arg string, allTags, quiet bool) (reference.Named, error) {
+	named, err := reference.ParseNormalizedNamed(arg)
+	if err != nil {
+		return nil, err
+	}
+	if allTags && !reference.IsNameOnly(named) {
+		return nil, errors.New("tag can't be used with --all-tags/-a")
+	}
+	if !allTags && reference.IsNameOnly(named) {
+		named = reference.TagNameOnly(named)
+		if !quiet {
+			fmt.Fprintln(c.Out, "Using default tag: latest")
+		}
+	}
+	return named, nil
+}
+
 func newPullCommand(c *CLI) *cobra.Command {
 	var o struct {
 		All      bool
@@ -245,18 +270,9 @@ func newPullCommand(c *CLI) *cobra.Command {
 		Short: "Download an image from a registry",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			named, err := reference.ParseNormalizedNamed(args[0])
+			named, err := pushPullRef(c, args[0], o.All, o.Quiet)
 			if err != nil {
 				return err
-			}
-			if o.All && !reference.IsNameOnly(named) {
-				return errors.New("tag can't be used with --all-tags/-a")
-			}
-			if !o.All && reference.IsNameOnly(named) {
-				named = reference.TagNameOnly(named)
-				if !o.Quiet {
-					fmt.Fprintln(c.Out, "Using default tag: latest")
-				}
 			}
 			api, err := c.Client()
 			if err != nil {
@@ -302,18 +318,9 @@ func newPushCommand(c *CLI) *cobra.Command {
 		Short: "Upload an image to a registry",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			named, err := reference.ParseNormalizedNamed(args[0])
+			named, err := pushPullRef(c, args[0], o.All, o.Quiet)
 			if err != nil {
 				return err
-			}
-			if o.All && !reference.IsNameOnly(named) {
-				return errors.New("tag can't be used with --all-tags/-a")
-			}
-			if !o.All && reference.IsNameOnly(named) {
-				named = reference.TagNameOnly(named)
-				if !o.Quiet {
-					fmt.Fprintln(c.Out, "Using default tag: latest")
-				}
 			}
 			api, err := c.Client()
 			if err != nil {

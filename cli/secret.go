@@ -33,15 +33,7 @@ type secretAPI interface {
 }
 
 func (c *CLI) secretClient() (secretAPI, error) {
-	api, err := c.Client()
-	if err != nil {
-		return nil, err
-	}
-	sa, ok := api.(secretAPI)
-	if !ok {
-		return nil, fmt.Errorf("this client does not support swarm secrets and configs")
-	}
-	return sa, nil
+	return clientAs[secretAPI](c, "this client does not support swarm secrets and configs")
 }
 
 // readSecretData reads a secret's or config's content from a file, or from

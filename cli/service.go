@@ -41,15 +41,7 @@ type serviceAPI interface {
 }
 
 func (c *CLI) serviceClient() (serviceAPI, error) {
-	api, err := c.Client()
-	if err != nil {
-		return nil, err
-	}
-	sa, ok := api.(serviceAPI)
-	if !ok {
-		return nil, fmt.Errorf("this client does not support swarm services")
-	}
-	return sa, nil
+	return clientAs[serviceAPI](c, "this client does not support swarm services")
 }
 
 func newServiceCommand(c *CLI) *cobra.Command {
@@ -398,19 +390,8 @@ func (o *serviceFlags) applyResources(set func(string) bool, ts *swarm.TaskSpec)
 			*l = *r.Limits
 		}
 		r.Limits = l
-		if set("limit-cpu") {
-			n, err := parseNanoCPUs(o.LimitCPU)
-			if err != nil {
-				return err
-			}
-			l.NanoCPUs = n
-		}
-		if set("limit-memory") {
-			n, err := units.RAMInBytes(o.LimitMemory)
-			if err != nil {
-				return fmt.Errorf("invalid argument %q for \"--limit-memory\" flag: %w", o.LimitMemory, err)
-			}
-			l.MemoryBytes = n
+		if err := applyCPUMemory(set, "limit", o.LimitCPU, o.LimitMemory, &l.NanoCPUs, &l.MemoryBytes); err != nil {
+			return err
 		}
 	}
 	if set("reserve-cpu") || set("reserve-memory") {
@@ -419,20 +400,29 @@ func (o *serviceFlags) applyResources(set func(string) bool, ts *swarm.TaskSpec)
 			*res = *r.Reservations
 		}
 		r.Reservations = res
-		if set("reserve-cpu") {
-			n, err := parseNanoCPUs(o.ReserveCPU)
-			if err != nil {
-				return err
-			}
-			res.NanoCPUs = n
+		if err := applyCPUMemory(set, "reserve", o.ReserveCPU, o.ReserveMemory, &res.NanoCPUs, &res.MemoryBytes); err != nil {
+			return err
 		}
-		if set("reserve-memory") {
-			n, err := units.RAMInBytes(o.ReserveMemory)
-			if err != nil {
-				return fmt.Errorf("invalid argument %q for \"--reserve-memory\" flag: %w", o.ReserveMemory, err)
-			}
-			res.MemoryBytes = n
+	}
+	return nil
+}
+
+// applyCPUMemory sets the --<kind>-cpu and --<kind>-memory values the user
+// gave into a limit or a reservation, leaving the unset one as it was.
+func applyCPUMemory(set func(string) bool, kind, cpu, memory string, nanoCPUs, memoryBytes *int64) error {
+	if set(kind + "-cpu") {
+		n, err := opts.ParseCPUs(cpu)
+		if err != nil {
+			return fmt.Errorf("invalid argument %q for \"--%s-cpu\" flag: %w", cpu, kind, err)
 		}
+		*nanoCPUs = n
+	}
+	if set(kind + "-memory") {
+		n, err := units.RAMInBytes(memory)
+		if err != nil {
+			return fmt.Errorf("invalid argument %q for \"--%s-memory\" flag: %w", memory, kind, err)
+		}
+		*memoryBytes = n
 	}
 	return nil
 }
@@ -489,14 +479,6 @@ func (o *serviceFlags) applyHealth(set func(string) bool, cs *swarm.ContainerSpe
 	}
 	cs.Healthcheck = hc
 	return nil
-}
-
-func parseNanoCPUs(s string) (int64, error) {
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f < 0 {
-		return 0, fmt.Errorf("invalid CPU value %q", s)
-	}
-	return int64(f * 1e9), nil
 }
 
 func newServiceCreateCommand(c *CLI) *cobra.Command {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -50,15 +49,7 @@ type stackAPI interface {
 }
 
 func (c *CLI) stackClient() (stackAPI, error) {
-	api, err := c.Client()
-	if err != nil {
-		return nil, err
-	}
-	sa, ok := api.(stackAPI)
-	if !ok {
-		return nil, fmt.Errorf("this client does not support swarm stacks")
-	}
-	return sa, nil
+	return clientAs[stackAPI](c, "this client does not support swarm stacks")
 }
 
 func newStackCommand(c *CLI) *cobra.Command {
@@ -320,9 +311,11 @@ func sameSpec(cur, next swarm.ServiceSpec) bool {
 		}
 		return s
 	}
+	// JSON, not reflect.DeepEqual: a nil and an empty map or slice are the
+	// same spec once the daemon has stored it. A spec always marshals.
 	a, _ := json.Marshal(norm(cur))
 	b, _ := json.Marshal(norm(next))
-	return bytes.Equal(a, b) || reflect.DeepEqual(norm(cur), norm(next))
+	return bytes.Equal(a, b)
 }
 
 // stacks groups the swarm's services by their stack label.
@@ -465,9 +458,20 @@ func newStackRmCommand(c *CLI) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				nets, _ := api.NetworkList(ctx, client.NetworkListOptions{Filters: nsFilter(stack)})
-				secrets, _ := api.SecretList(ctx, client.SecretListOptions{Filters: nsFilter(stack)})
-				configs, _ := api.ConfigList(ctx, client.ConfigListOptions{Filters: nsFilter(stack)})
+				// A listing that fails must stop rm: going on would report
+				// "Nothing found" or leave the stack's networks behind.
+				nets, err := api.NetworkList(ctx, client.NetworkListOptions{Filters: nsFilter(stack)})
+				if err != nil {
+					return err
+				}
+				secrets, err := api.SecretList(ctx, client.SecretListOptions{Filters: nsFilter(stack)})
+				if err != nil {
+					return err
+				}
+				configs, err := api.ConfigList(ctx, client.ConfigListOptions{Filters: nsFilter(stack)})
+				if err != nil {
+					return err
+				}
 				if len(services)+len(nets.Items)+len(secrets.Items)+len(configs.Items) == 0 {
 					fmt.Fprintf(c.Err, "Nothing found in stack: %s\n", stack)
 					continue

@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -37,15 +38,7 @@ type swarmAPI interface {
 }
 
 func (c *CLI) swarmClient() (swarmAPI, error) {
-	api, err := c.Client()
-	if err != nil {
-		return nil, err
-	}
-	sa, ok := api.(swarmAPI)
-	if !ok {
-		return nil, fmt.Errorf("this client does not support swarm mode")
-	}
-	return sa, nil
+	return clientAs[swarmAPI](c, "this client does not support swarm mode")
 }
 
 func newSwarmCommand(c *CLI) *cobra.Command {
@@ -359,6 +352,13 @@ func newSwarmUnlockKeyCommand(c *CLI) *cobra.Command {
 				if !sw.Swarm.Spec.EncryptionConfig.AutoLockManagers {
 					return fmt.Errorf("cannot rotate because autolock is not turned on")
 				}
+				if _, err := api.SwarmUpdate(ctx, client.SwarmUpdateOptions{Version: sw.Swarm.Version, Spec: sw.Swarm.Spec,
+					RotateManagerUnlockKey: true}); err != nil {
+					return err
+				}
+				if !o.Quiet {
+					fmt.Fprint(c.Out, "Successfully rotated manager unlock key.\n\n")
+				}
 			}
 			res, err := api.SwarmGetUnlockKey(ctx)
 			if err != nil {
@@ -391,7 +391,10 @@ func newSwarmUnlockCommand(c *CLI) *cobra.Command {
 				return err
 			}
 			fmt.Fprint(c.Out, "Enter unlock key: ")
-			line, _ := bufio.NewReader(c.In).ReadString('\n')
+			line, err := bufio.NewReader(c.In).ReadString('\n')
+			if err != nil && !errors.Is(err, io.EOF) { // a key without a newline is still a key
+				return fmt.Errorf("reading the unlock key: %w", err)
+			}
 			_, err = api.SwarmUnlock(cmd.Context(), client.SwarmUnlockOptions{Key: strings.TrimSpace(line)})
 			return err
 		},
