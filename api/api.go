@@ -164,6 +164,18 @@ func (s *server) handle(pattern string, fn handlerFunc) {
 	})
 }
 
+// optionalBackend returns the engine as B, the optional part of the
+// backend that feature's routes need (build, swarm, registry access), so an
+// engine without it still serves everything else and answers those routes
+// with NotImplemented.
+func optionalBackend[B any](s *server, feature string) (B, error) {
+	b, ok := s.backend.(B)
+	if !ok {
+		return b, fmt.Errorf("%s is not implemented by this daemon: %w", feature, errdefs.ErrNotImplemented)
+	}
+	return b, nil
+}
+
 // responseWriter remembers whether the response started or the connection
 // was hijacked, so late errors are logged instead of corrupting the stream.
 type responseWriter struct {

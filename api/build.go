@@ -25,11 +25,7 @@ func (s *server) buildRoutes() {
 }
 
 func (s *server) buildBackend() (BuildBackend, error) {
-	bb, ok := s.backend.(BuildBackend)
-	if !ok {
-		return nil, fmt.Errorf("image build is not implemented by this daemon: %w", errdefs.ErrNotImplemented)
-	}
-	return bb, nil
+	return optionalBackend[BuildBackend](s, "image build")
 }
 
 // jsonMap decodes a query parameter holding a JSON object (buildargs, labels).

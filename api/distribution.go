@@ -33,11 +33,7 @@ func (s *server) distributionRoutes() {
 }
 
 func (s *server) distributionBackend() (DistributionBackend, error) {
-	db, ok := s.backend.(DistributionBackend)
-	if !ok {
-		return nil, fmt.Errorf("registry access is not implemented by this daemon: %w", errdefs.ErrNotImplemented)
-	}
-	return db, nil
+	return optionalBackend[DistributionBackend](s, "registry access")
 }
 
 // auth is POST /auth: 200 {"Status":"Login Succeeded"} when the registry

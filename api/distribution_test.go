@@ -85,4 +85,9 @@ func TestDistributionRoutes(t *testing.T) {
 	assert.Equal(t, 400, rec.Code)
 	rec = do(New(d), "POST", "/auth", nil)
 	assert.Equal(t, 400, rec.Code)
+	rec = do(New(d), "POST", "/images/create?fromImage=Bad%20Name", nil)
+	assert.Equal(t, 400, rec.Code)
+	// Pulling every tag needs the distribution backend.
+	rec = do(New(newFake()), "POST", "/images/create?fromImage=busybox", nil)
+	assert.Equal(t, 501, rec.Code)
 }

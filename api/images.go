@@ -224,12 +224,13 @@ func (s *server) imagePull(w http.ResponseWriter, r *http.Request) error {
 			ref += ":" + tag
 		}
 	}
-	if _, err := reference.ParseNormalizedNamed(ref); err != nil {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
 		return fmt.Errorf("invalid reference %q: %s: %w", ref, err.Error(), errdefs.ErrInvalidArgument)
 	}
 	js := newJSONStream(w)
 	pull := s.backend.ImagePull
-	if named, _ := reference.ParseNormalizedNamed(ref); named != nil && reference.IsNameOnly(named) {
+	if reference.IsNameOnly(named) {
 		// No tag: every tag of the repository, as docker's API says.
 		db, err := s.distributionBackend()
 		if err != nil {

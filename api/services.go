@@ -16,12 +16,13 @@ import (
 // serviceUpdateQuery is what POST /services/{id}/update reads besides the
 // spec.
 type serviceUpdateQuery struct {
-	version          uint64
-	rollback         bool
-	registryAuthFrom swarm.RegistryAuthSource
-	encodedAuth      string
+	version  uint64
+	rollback bool
 }
 
+// parseServiceUpdateQuery also rejects a registryAuthFrom docker does not
+// know. The value itself (and X-Registry-Auth) is not passed on: the
+// engine's ServiceUpdate takes no registry credentials yet.
 func parseServiceUpdateQuery(r *http.Request) (serviceUpdateQuery, error) {
 	var q serviceUpdateQuery
 	v, err := versionParam(r)
@@ -31,13 +32,11 @@ func parseServiceUpdateQuery(r *http.Request) (serviceUpdateQuery, error) {
 	q.version = v
 	switch from := swarm.RegistryAuthSource(r.URL.Query().Get("registryAuthFrom")); from {
 	case "", swarm.RegistryAuthFromSpec, swarm.RegistryAuthFromPreviousSpec:
-		q.registryAuthFrom = from
 	default:
 		return q, fmt.Errorf("unsupported registryAuthFrom value %q: %w", from, errdefs.ErrInvalidArgument)
 	}
 	// docker acts on "previous" and ignores any other value.
 	q.rollback = r.URL.Query().Get("rollback") == "previous"
-	q.encodedAuth = r.Header.Get("X-Registry-Auth")
 	return q, nil
 }
 

@@ -28,11 +28,7 @@ func (s *server) swarmRoutes() {
 }
 
 func (s *server) swarmBackend() (SwarmBackend, error) {
-	sb, ok := s.backend.(SwarmBackend)
-	if !ok {
-		return nil, fmt.Errorf("swarm mode is not implemented by this daemon: %w", errdefs.ErrNotImplemented)
-	}
-	return sb, nil
+	return optionalBackend[SwarmBackend](s, "swarm mode")
 }
 
 // versionParam reads the mandatory ?version= of update calls.

@@ -2,10 +2,8 @@ package api
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 
-	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/swarm"
 
 	"wharf.io/wharf/engine"
@@ -141,9 +139,9 @@ func (s *server) secretRoutes() {
 // withSecrets resolves the backend for a secrets/configs handler.
 func (s *server) withSecrets(fn func(SwarmSecretBackend, http.ResponseWriter, *http.Request) error) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		b, ok := s.backend.(SwarmSecretBackend)
-		if !ok {
-			return fmt.Errorf("swarm secrets are not implemented by this daemon: %w", errdefs.ErrNotImplemented)
+		b, err := optionalBackend[SwarmSecretBackend](s, "managing swarm secrets and configs")
+		if err != nil {
+			return err
 		}
 		return fn(b, w, r)
 	}
@@ -152,9 +150,9 @@ func (s *server) withSecrets(fn func(SwarmSecretBackend, http.ResponseWriter, *h
 // withSecretUpdater resolves the optional update backend.
 func (s *server) withSecretUpdater(fn func(SwarmSecretUpdater, http.ResponseWriter, *http.Request) error) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		b, ok := s.backend.(SwarmSecretUpdater)
-		if !ok {
-			return fmt.Errorf("updating swarm secrets and configs is not implemented by this daemon: %w", errdefs.ErrNotImplemented)
+		b, err := optionalBackend[SwarmSecretUpdater](s, "updating swarm secrets and configs")
+		if err != nil {
+			return err
 		}
 		return fn(b, w, r)
 	}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 
-	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/swarm"
 
 	"wharf.io/wharf/engine"
@@ -39,11 +38,7 @@ func (s *server) serviceRoutes() {
 }
 
 func (s *server) serviceBackend() (SwarmServiceBackend, error) {
-	sb, ok := s.backend.(SwarmServiceBackend)
-	if !ok {
-		return nil, fmt.Errorf("swarm services are not implemented by this daemon: %w", errdefs.ErrNotImplemented)
-	}
-	return sb, nil
+	return optionalBackend[SwarmServiceBackend](s, "managing swarm services")
 }
 
 func (s *server) serviceList(w http.ResponseWriter, r *http.Request) error {

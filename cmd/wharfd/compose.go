@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/sirupsen/logrus"
@@ -22,7 +23,7 @@ func composeMain(args []string) int {
 		return 2
 	}
 	fs := flag.NewFlagSet("wharfd compose convert", flag.ContinueOnError)
-	var files hostList
+	var files stringList
 	ns := fs.String("namespace", "", "stack name")
 	fs.Var(&files, "c", "compose file (repeatable)")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -35,17 +36,27 @@ func composeMain(args []string) int {
 	// compose-go logs through logrus (e.g. "version is obsolete"):
 	// docker stack deploy does not show those.
 	logrus.SetLevel(logrus.ErrorLevel)
-	wd, _ := os.Getwd()
-	p, err := compose.Load(context.Background(), files, wd, os.Environ())
-	if err == nil {
-		var st *compose.Stack
-		if st, err = compose.Convert(p, *ns); err == nil {
-			err = json.NewEncoder(os.Stdout).Encode(st)
-		}
-	}
-	if err != nil {
+	if err := composeConvert(files, *ns, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	return 0
+}
+
+// composeConvert writes the stack of the compose files, relative paths in
+// them resolved against the working directory, as JSON to out.
+func composeConvert(files []string, namespace string, out io.Writer) error {
+	wd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	p, err := compose.Load(context.Background(), files, wd, os.Environ())
+	if err != nil {
+		return err
+	}
+	st, err := compose.Convert(p, namespace)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(out).Encode(st)
 }

@@ -18,10 +18,11 @@ import (
 	"wharf.io/wharf/engine"
 )
 
-type hostList []string
+// stringList is a repeatable string flag (-H, --insecure-registry, -c).
+type stringList []string
 
-func (h *hostList) String() string     { return strings.Join(*h, ",") }
-func (h *hostList) Set(v string) error { *h = append(*h, v); return nil }
+func (h *stringList) String() string     { return strings.Join(*h, ",") }
+func (h *stringList) Set(v string) error { *h = append(*h, v); return nil }
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "compose" {
@@ -39,7 +40,7 @@ func main() {
 func run() error {
 	var (
 		cfg       engine.Config
-		hosts     hostList
+		hosts     stringList
 		tlsOn     bool
 		tlsVerify bool
 		caFile    string
@@ -58,7 +59,7 @@ func run() error {
 	fs.StringVar(&cfg.BridgeName, "bridge", "wharf0", "bridge of the default network (must not be Docker's docker0)")
 	fs.StringVar(&cfg.BridgeSubnet, "bip", "", "subnet of the default bridge network (CIDR); empty picks a free /16")
 	fs.StringVar(&cfg.NftTable, "nft-table", "wharf", "nftables table (family ip) wharf owns")
-	fs.Var((*hostList)(&cfg.InsecureRegistries), "insecure-registry", "registry (host[:port] or CIDR) to reach over plain HTTP or unverified TLS (repeatable; loopback always is)")
+	fs.Var((*stringList)(&cfg.InsecureRegistries), "insecure-registry", "registry (host[:port] or CIDR) to reach over plain HTTP or unverified TLS (repeatable; loopback always is)")
 	fs.Var(&hosts, "H", "socket(s) to listen on: unix:///path or tcp://addr:port (repeatable)")
 	fs.Var(&hosts, "host", "same as -H")
 	fs.BoolVar(&tlsOn, "tls", false, "serve TCP with TLS")
@@ -81,7 +82,7 @@ func run() error {
 		return nil
 	}
 	if len(hosts) == 0 {
-		hosts = hostList{"unix://" + cfg.ExecRoot + "/wharf.sock"}
+		hosts = stringList{"unix://" + cfg.ExecRoot + "/wharf.sock"}
 	}
 	level := slog.LevelInfo
 	level.UnmarshalText([]byte(logLevel))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -88,12 +89,8 @@ func registryServe(args []string) error {
 		return fmt.Errorf("--max-blob-size %q: want a size such as 10GiB", *maxBlob)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("component", "registry")
-	st, err := storage.New(*root)
-	if err != nil {
-		return err
-	}
 	// Held while serving: gc refuses to sweep under a running server.
-	unlock, err := st.Lock()
+	st, unlock, err := openLockedStorage(*root)
 	if err != nil {
 		return err
 	}
@@ -122,7 +119,9 @@ func registryServe(args []string) error {
 		<-ctx.Done()
 		shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		srv.Shutdown(shut)
+		if err := srv.Shutdown(shut); err != nil {
+			log.Warn("registry shutdown", "err", err)
+		}
 	}()
 	log.Info("registry listening", "addr", ln.Addr().String(), "root", *root, "auth", *htpasswd != "", "tls", *cert != "")
 	if *cert != "" {
@@ -134,6 +133,20 @@ func registryServe(args []string) error {
 		return nil
 	}
 	return err
+}
+
+// openLockedStorage opens the registry's storage and takes its lock, which
+// serve holds while running and gc needs to sweep: one of them at a time.
+func openLockedStorage(root string) (*storage.Store, func(), error) {
+	st, err := storage.New(root)
+	if err != nil {
+		return nil, nil, err
+	}
+	unlock, err := st.Lock()
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, unlock, nil
 }
 
 func registryHtpasswd(args []string) error {
@@ -152,9 +165,14 @@ func registryHtpasswd(args []string) error {
 	fd, isTerm := term.GetFdInfo(os.Stdin)
 	if isTerm {
 		fmt.Fprintf(os.Stderr, "Password for %s: ", user)
-		if st, err := term.SaveState(fd); err == nil {
-			term.DisableEcho(fd, st)
-			defer term.RestoreTerminal(fd, st)
+		// Refuse rather than echo the password if the terminal will not stop echoing.
+		st, err := term.SaveState(fd)
+		if err != nil {
+			return fmt.Errorf("reading the password from the terminal: %w", err)
+		}
+		defer term.RestoreTerminal(fd, st)
+		if err := term.DisableEcho(fd, st); err != nil {
+			return fmt.Errorf("reading the password from the terminal: %w", err)
 		}
 	}
 	line, rerr := bufio.NewReader(os.Stdin).ReadString('\n')
@@ -170,7 +188,7 @@ func registryHtpasswd(args []string) error {
 	return users.Save(file)
 }
 
-func registryGC(args []string, out *os.File) error {
+func registryGC(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("wharf registry gc", flag.ContinueOnError)
 	root := fs.String("root", "/var/lib/wharf-registry", "storage directory")
 	dryRun := fs.Bool("dry-run", false, "print what would be removed, remove nothing")
@@ -181,11 +199,7 @@ func registryGC(args []string, out *os.File) error {
 	if _, err := os.Stat(filepath.Join(*root, "blobs")); err != nil {
 		return fmt.Errorf("%s is not a registry root: %w", *root, err)
 	}
-	st, err := storage.New(*root)
-	if err != nil {
-		return err
-	}
-	unlock, err := st.Lock()
+	st, unlock, err := openLockedStorage(*root)
 	if err != nil {
 		return err
 	}
