@@ -221,6 +221,7 @@ func TestBadInputIs400WithoutBackendCall(t *testing.T) {
 		{"POST", "/images/create?fromImage=Bad%20Name", "", "ImagePull"},
 		{"POST", "/images/create", "", "ImageImport"},
 		{"POST", "/volumes/create", `[1,2]`, "VolumeCreate"},
+		{"POST", "/containers/create", `{"Image":"x","Env":["` + strings.Repeat("A", maxJSONBody) + `"]}`, "ContainerCreate"},
 	}
 	for _, c := range cases {
 		f := newFake()

@@ -76,8 +76,13 @@ func decodeJSON(r *http.Request, v any, allowEmpty bool) error {
 		}
 		return fmt.Errorf("invalid JSON: request body is empty: %w", errdefs.ErrInvalidArgument)
 	}
-	dec := json.NewDecoder(r.Body)
+	// A nil ResponseWriter: the cap only makes reads fail, the handler
+	// answers with the error below.
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxJSONBody))
 	if err := dec.Decode(v); err != nil {
+		if tooBig := (*http.MaxBytesError)(nil); errors.As(err, &tooBig) {
+			return fmt.Errorf("request body is larger than %d MiB: %w", maxJSONBody>>20, errdefs.ErrInvalidArgument)
+		}
 		if errors.Is(err, io.EOF) {
 			if allowEmpty {
 				return nil
@@ -92,6 +97,11 @@ func decodeJSON(r *http.Request, v any, allowEmpty bool) error {
 	}
 	return nil
 }
+
+// maxJSONBody caps a JSON request body, so that a client cannot make the
+// daemon buffer an unbounded document. The largest legitimate bodies are swarm
+// secrets and configs (500 KiB of data, base64-encoded in JSON).
+const maxJSONBody = 16 << 20
 
 // writeJSON answers with v as JSON and the given status.
 func writeJSON(w http.ResponseWriter, code int, v any) error {
