@@ -95,6 +95,7 @@ bench: deps build
 	WHARF=$(CURDIR)/bin/wharf bench/run-latency.sh
 	WHARF=$(CURDIR)/bin/wharf bench/memory.sh
 	WHARF=$(CURDIR)/bin/wharf bench/http.sh
+	WHARF=$(CURDIR)/bin/wharf bench/build.sh
 
 clean:
 	rm -rf bin/

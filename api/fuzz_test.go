@@ -2,14 +2,21 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/build"
 	"github.com/stretchr/testify/require"
+
+	"wharf.io/wharf/builder"
 )
 
 func FuzzFilters(f *testing.F) {
@@ -101,6 +108,10 @@ func FuzzHandler(f *testing.F) {
 		{"POST", "/networks/bridge/disconnect", `{"Container":"c1","Force":true}`},
 		{"DELETE", "/networks/b", ""},
 		{"POST", "/networks/prune?filters={}", ""},
+		{"POST", "/v1.41/build?t=a&t=b:2&dockerfile=Dockerfile&buildargs=%7B%22A%22%3A%221%22%7D&labels=%7B%7D&networkmode=none&q=1", "FROM busybox\nARG A\nRUN echo $A\n"},
+		{"POST", "/build?dockerfile=..%2F..%2Fetc%2Fpasswd&target=x", "FROM busybox AS x\nCOPY --link a b\n"},
+		{"POST", "/build/prune?all=1", ""},
+		{"POST", "/build/cancel?id=x", ""},
 	}
 	for _, s := range seeds {
 		f.Add(s.method, s.target, s.body)
@@ -113,7 +124,7 @@ func FuzzHandler(f *testing.F) {
 		if err != nil {
 			return
 		}
-		fb := newFake()
+		fb := &fuzzBuildFake{fakeBackend: newFake()}
 		// Streams in the fake end at once, so no request can block.
 		rec := httptest.NewRecorder()
 		New(fb, WithLogger(discardLogger())).ServeHTTP(rec, req)
@@ -122,4 +133,48 @@ func FuzzHandler(f *testing.F) {
 			require.NotContains(t, rec.Body.String(), "internal server error", "handler panicked on %s %s", method, target)
 		}
 	})
+}
+
+// fuzzBuildFake is the fake backend able to build as far as no engine is
+// needed: it unpacks the context the way the daemon does and parses the
+// Dockerfile, so FuzzHandler's /build requests reach the builder's input
+// handling.
+type fuzzBuildFake struct{ *fakeBackend }
+
+func (f *fuzzBuildFake) Build(ctx context.Context, src io.Reader, opts builder.Options, out io.Writer) (string, error) {
+	dir, err := os.MkdirTemp("", "fuzz-build-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	if err := builder.ExtractContext(src, dir, 1<<20); err != nil {
+		return "", err
+	}
+	name := opts.Dockerfile
+	if name == "" {
+		name = "Dockerfile"
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return "", err
+	}
+	defer root.Close()
+	data, err := root.ReadFile(name)
+	if err != nil {
+		return "", fmt.Errorf("Cannot locate specified Dockerfile: %s: %w", name, errdefs.ErrInvalidArgument)
+	}
+	df, err := builder.Parse("Dockerfile", data)
+	if err != nil {
+		return "", err
+	}
+	msg, err := json.Marshal(map[string]string{"stream": fmt.Sprintf("Step 1/%d : FROM %s\n", len(df.Stages), df.Stages[0].BaseName)})
+	if err != nil {
+		return "", err
+	}
+	out.Write(append(msg, '\r', '\n'))
+	return "sha256:" + strings.Repeat("0", 64), nil
+}
+
+func (f *fuzzBuildFake) BuildPrune(ctx context.Context, all bool) (build.CachePruneReport, error) {
+	return build.CachePruneReport{CachesDeleted: []string{}}, nil
 }

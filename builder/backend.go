@@ -33,9 +33,10 @@ type Backend interface {
 	RemoveContainer(ctx context.Context, id string) error
 	// Tag points ref at the image.
 	Tag(ctx context.Context, imageID, ref string) error
-	// RemoveImage deletes an untagged image that no container uses; a
-	// Conflict error when it is in use or tagged.
-	RemoveImage(ctx context.Context, id string) error
+	// RemoveImage deletes an untagged image that no container uses and
+	// returns the bytes of layers that went with it; a Conflict error
+	// when it is in use or tagged.
+	RemoveImage(ctx context.Context, id string) (reclaimed int64, err error)
 }
 
 // Rootfs is a writable root filesystem prepared by the Backend.

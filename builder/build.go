@@ -127,17 +127,20 @@ func (b *Builder) build(ctx context.Context, opts Options, out io.Writer) (strin
 	if err != nil {
 		return "", err
 	}
+	dfName := path.Base(dfPath)
 	if strings.HasPrefix(dfPath, ".dockerfile.") {
-		// A Dockerfile the client added from outside the context is not
-		// part of what COPY sees (docker's CLI lists it in .dockerignore).
+		// A Dockerfile the client added from outside the context (or from
+		// stdin) is not part of what COPY sees (docker's CLI lists it in
+		// .dockerignore), and messages call it what the user knows it as.
 		ign := r.ignored
 		r.ignored = func(rel string) bool { return rel == dfPath || (ign != nil && ign(rel)) }
+		dfName = "Dockerfile"
 	}
 	data, err := readFile(root, dfPath)
 	if err != nil {
 		return "", fmt.Errorf("Cannot locate specified Dockerfile: %s: %w", opts.Dockerfile, errdefs.ErrInvalidArgument)
 	}
-	if r.df, err = Parse(path.Base(dfPath), data); err != nil {
+	if r.df, err = Parse(dfName, data); err != nil {
 		return "", err
 	}
 	if r.meta, err = r.metaArgs(); err != nil {
@@ -478,6 +481,9 @@ func parseTrigger(expr string) (instructions.Command, error) {
 	if !ok {
 		return nil, fmt.Errorf("%q isn't allowed as an ONBUILD trigger: %w", expr, errdefs.ErrInvalidArgument)
 	}
+	if err := classicOnly(cmd); err != nil {
+		return nil, fmt.Errorf("ONBUILD trigger %q: %v: %w", expr, err, errdefs.ErrInvalidArgument)
+	}
 	return cmd, nil
 }
 
@@ -668,12 +674,11 @@ func (b *Builder) Prune(ctx context.Context, all bool) (build.CachePruneReport, 
 		return report, err
 	}
 	var drop []string
-	removed := map[string]bool{}
 	for key, rec := range recs {
-		err := b.be.RemoveImage(ctx, rec.Image)
+		n, err := b.be.RemoveImage(ctx, rec.Image)
 		switch {
 		case err == nil:
-			removed[rec.Image] = true
+			report.SpaceReclaimed += uint64(n)
 			report.CachesDeleted = append(report.CachesDeleted, rec.Image)
 			drop = append(drop, key)
 		case errdefs.IsNotFound(err):

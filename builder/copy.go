@@ -92,6 +92,10 @@ func parseChown(rootfs *os.Root, spec string) (*owner, error) {
 		if !hasGroup {
 			gid = uid
 		}
+		if uid < 0 || gid < 0 || uid > maxID || gid > maxID {
+			// -1 would mean "leave as it is" to chown(2).
+			return nil, fmt.Errorf("invalid chown id %q: %w", spec, errdefs.ErrInvalidArgument)
+		}
 		return &owner{uid, gid}, nil
 	}
 	open := func(name string) io.Reader {
@@ -116,8 +120,14 @@ func parseChown(rootfs *os.Root, spec string) (*owner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("unable to convert uid/gid chown string to host mapping: %v: %w", err, errdefs.ErrInvalidArgument)
 	}
+	if eu.Uid < 0 || eu.Gid < 0 || eu.Uid > maxID || eu.Gid > maxID {
+		return nil, fmt.Errorf("invalid chown id %q: uid %d, gid %d: %w", spec, eu.Uid, eu.Gid, errdefs.ErrInvalidArgument)
+	}
 	return &owner{eu.Uid, eu.Gid}, nil
 }
+
+// maxID is the largest uid/gid: (uid_t)-1 is chown(2)'s "no change".
+const maxID = 1<<32 - 2
 
 // parseChmod reads --chmod's octal mode.
 func parseChmod(spec string) (*fs.FileMode, error) {

@@ -3,6 +3,7 @@ package builder
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -213,7 +214,23 @@ func TestExtractContext(t *testing.T) {
 	tw.Close()
 	err = ExtractContext(bytes.NewReader(buf.Bytes()), t.TempDir(), 1024)
 	assert.True(t, errdefs.IsInvalidArgument(err))
-	assert.Contains(t, err.Error(), "build context is larger than")
+	assert.Equal(t, "build context is larger than 1KiB; use .dockerignore to leave files out", err.Error(),
+		"the real limit, and the class once")
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(buf.Bytes())
+	zw.Close()
+	err = ExtractContext(bytes.NewReader(gz.Bytes()), t.TempDir(), 40)
+	assert.True(t, errdefs.IsInvalidArgument(err))
+	assert.Equal(t, "build context is larger than 40B; use .dockerignore to leave files out", err.Error())
+
+	// The body is read to its end, past the tar's end marker.
+	r := bytes.NewReader(append(buf.Bytes(), make([]byte, 30000)...))
+	require.NoError(t, ExtractContext(r, t.TempDir(), 0))
+	assert.Zero(t, r.Len())
+	r = bytes.NewReader([]byte("FROM busybox\n"))
+	require.NoError(t, ExtractContext(r, t.TempDir(), 0))
+	assert.Zero(t, r.Len())
 }
 
 func TestSequencer(t *testing.T) {

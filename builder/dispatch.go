@@ -235,7 +235,11 @@ func (s *state) applyConfig(cmd instructions.Command) (createdBy string, ok bool
 	case *instructions.HealthCheckCommand:
 		hc := *cmd.Health
 		c.Healthcheck = &hc
-		return nop("HEALTHCHECK " + jsonArgs(hc.Test)), true, nil
+		// As Docker's classic builder records it: every option is in the
+		// text, so a changed interval or retry count is a cache miss.
+		// Docker formats it with %q: durations quoted, retries as a rune.
+		return nop(fmt.Sprintf("HEALTHCHECK &{%q %q %q %q %q %q}", hc.Test, hc.Interval, hc.Timeout,
+			hc.StartPeriod, hc.StartInterval, rune(hc.Retries))), true, nil
 	case *instructions.ArgCommand:
 		var parts []string
 		for _, a := range cmd.Args {

@@ -2,6 +2,7 @@ package builder
 
 import (
 	"testing"
+	"time"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 
@@ -84,6 +85,38 @@ func TestHealthcheck(t *testing.T) {
 	assert.Equal(t, 3, hc.Retries)
 	apply(t, st, "HEALTHCHECK NONE\n")
 	assert.Equal(t, []string{"NONE"}, st.cfg.Config.Healthcheck.Test)
+}
+
+// TestHealthcheckOptionsInKey: each option is part of the history text,
+// hence of the cache key, and reaches the image config.
+func TestHealthcheckOptionsInKey(t *testing.T) {
+	base := "HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --start-interval=2s --retries=3 CMD true\n"
+	st := newState()
+	h := apply(t, st, base)
+	assert.Equal(t, `/bin/sh -c #(nop)  HEALTHCHECK &{["CMD-SHELL" "true"] "5s" "3s" "10s" "2s" '\x03'}`, h[0])
+	keys := map[string]string{cacheKey("sha256:p", h[0], ""): base}
+	for _, variant := range []string{
+		"HEALTHCHECK --interval=6s --timeout=3s --start-period=10s --start-interval=2s --retries=3 CMD true\n",
+		"HEALTHCHECK --interval=5s --timeout=4s --start-period=10s --start-interval=2s --retries=3 CMD true\n",
+		"HEALTHCHECK --interval=5s --timeout=3s --start-period=11s --start-interval=2s --retries=3 CMD true\n",
+		"HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --start-interval=3s --retries=3 CMD true\n",
+		"HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --start-interval=2s --retries=4 CMD true\n",
+		"HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --start-interval=2s --retries=3 CMD false\n",
+	} {
+		st := newState()
+		key := cacheKey("sha256:p", apply(t, st, variant)[0], "")
+		assert.NotContains(t, keys, key, "%s has the key of %s", variant, keys[key])
+		keys[key] = variant
+	}
+
+	st = newState()
+	apply(t, st, "HEALTHCHECK --interval=6s --timeout=4s --start-period=11s --start-interval=3s --retries=7 CMD true\n")
+	hc := st.cfg.Config.Healthcheck
+	assert.Equal(t, 6*time.Second, hc.Interval)
+	assert.Equal(t, 4*time.Second, hc.Timeout)
+	assert.Equal(t, 11*time.Second, hc.StartPeriod)
+	assert.Equal(t, 3*time.Second, hc.StartInterval)
+	assert.Equal(t, 7, hc.Retries)
 }
 
 func TestWorkdir(t *testing.T) {

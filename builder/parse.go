@@ -71,6 +71,9 @@ func Parse(name string, data []byte) (*Dockerfile, error) {
 			if len(df.Stages) == 0 {
 				return nil, locErr(name, n.StartLine, errors.New("no build stage in current context: a Dockerfile must begin with FROM (ARG may come before it)"))
 			}
+			if err := classicOnly(c); err != nil {
+				return nil, locErr(name, n.StartLine, err)
+			}
 			df.addCommand(c, n)
 		default:
 			return nil, locErr(name, n.StartLine, fmt.Errorf("%T is not a command", cmd))
@@ -93,6 +96,46 @@ func Parse(name string, data []byte) (*Dockerfile, error) {
 		seen[s.Name] = true
 	}
 	return df, nil
+}
+
+// classicOnly refuses the flags only BuildKit implements, in the classic
+// builder's words, rather than build something other than what the
+// Dockerfile asks for (a RUN without its cache mount, a COPY that ignores
+// --exclude). Callers add the location and the InvalidArgument class.
+func classicOnly(cmd instructions.Command) error {
+	var flag string
+	switch c := cmd.(type) {
+	case *instructions.RunCommand:
+		if len(c.FlagsUsed) > 0 {
+			flag = c.FlagsUsed[0] // --mount, --network, --security, --device
+		}
+	case *instructions.CopyCommand:
+		switch {
+		case c.Link:
+			flag = "link"
+		case c.Parents:
+			flag = "parents"
+		case len(c.ExcludePatterns) > 0:
+			flag = "exclude"
+		}
+	case *instructions.AddCommand:
+		switch {
+		case c.Checksum != "":
+			flag = "checksum"
+		case c.KeepGitDir != nil:
+			flag = "keep-git-dir"
+		case c.Unpack != nil:
+			flag = "unpack"
+		case c.Link:
+			flag = "link"
+		case len(c.ExcludePatterns) > 0:
+			flag = "exclude"
+		}
+	}
+	if flag == "" {
+		return nil
+	}
+	return fmt.Errorf("the --%s option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled", flag)
 }
 
 func (df *Dockerfile) addCommand(c instructions.Command, n *parser.Node) {

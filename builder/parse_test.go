@@ -37,12 +37,34 @@ func TestParseErrors(t *testing.T) {
 		{"FROM busybox\nHEALTHCHECK --interval=bad CMD true\n", "Dockerfile:2:"},
 		{"FROM busybox\nONBUILD FROM x\n", "Dockerfile:2:"},
 		{"FROM busybox\nCOPY onlyone\n", "Dockerfile:2:"},
+		// Flags only BuildKit implements are refused, not ignored.
+		{"FROM busybox\nRUN --mount=type=cache,target=/c true\n", "Dockerfile:2: the --mount option requires BuildKit"},
+		{"FROM busybox\nRUN --network=none true\n", "Dockerfile:2: the --network option requires BuildKit"},
+		{"FROM busybox\nRUN --security=insecure true\n", "Dockerfile:2: the --security option requires BuildKit"},
+		{"FROM busybox\nADD --checksum=sha256:00 http://x/y /z\n", "Dockerfile:2: the --checksum option requires BuildKit"},
+		{"FROM busybox\nADD --keep-git-dir=true https://x/y.git /z\n", "Dockerfile:2: the --keep-git-dir option requires BuildKit"},
+		{"FROM busybox\nADD --unpack=false a.tar /z\n", "Dockerfile:2: the --unpack option requires BuildKit"},
+		{"FROM busybox\nADD --link a /z\n", "Dockerfile:2: the --link option requires BuildKit"},
+		{"FROM busybox\nADD --exclude=*.tmp a /z\n", "Dockerfile:2: the --exclude option requires BuildKit"},
+		{"FROM busybox\nCOPY --link a /z\n", "Dockerfile:2: the --link option requires BuildKit"},
+		{"FROM busybox\nCOPY --parents a/b /z/\n", "Dockerfile:2: the --parents option requires BuildKit"},
+		{"FROM busybox\nCOPY --exclude=*.tmp a /z\n", "Dockerfile:2: the --exclude option requires BuildKit"},
 	} {
 		_, err := Parse("Dockerfile", []byte(tc.in))
 		require.Error(t, err, tc.in)
 		assert.Contains(t, err.Error(), tc.want, tc.in)
 		assert.True(t, errdefs.IsInvalidArgument(err), tc.in)
 	}
+}
+
+func TestParseClassicFlags(t *testing.T) {
+	// --link=false asks for nothing BuildKit-only; --chown/--chmod/--from are ours.
+	_, err := Parse("Dockerfile", []byte("FROM busybox\nCOPY --link=false --chown=1 --chmod=600 a /z\nADD --chmod=644 b /y\n"))
+	require.NoError(t, err)
+	_, err = parseTrigger("RUN --mount=type=cache,target=/c true")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "the --mount option requires BuildKit")
+	assert.True(t, errdefs.IsInvalidArgument(err))
 }
 
 func TestExpandPorts(t *testing.T) {

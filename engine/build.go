@@ -13,12 +13,17 @@ import (
 	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	imagetypes "github.com/moby/moby/api/types/image"
+	"github.com/opencontainers/go-digest"
 
 	"wharf.io/wharf/builder"
 	"wharf.io/wharf/image"
 	"wharf.io/wharf/internal/ids"
 	"wharf.io/wharf/snapshot"
 )
+
+// builderLabel marks the containers RUN steps run in.
+const builderLabel = "io.wharf.builder"
 
 // Build implements POST /build: it unpacks the context read from src under
 // the daemon's root, runs the Dockerfile and writes docker JSON messages
@@ -155,6 +160,9 @@ func (b buildBackend) CreateContainer(ctx context.Context, spec builder.Containe
 			WorkingDir:  spec.WorkingDir,
 			User:        spec.User,
 			Healthcheck: &container.HealthConfig{Test: []string{"NONE"}},
+			// Marks it as the builder's: a daemon that died mid-RUN
+			// removes it at its next start (reclaimBuildLeftovers).
+			Labels: map[string]string{builderLabel: "run"},
 		},
 		HostConfig: &container.HostConfig{NetworkMode: container.NetworkMode(spec.NetworkMode)},
 	}
@@ -229,14 +237,60 @@ func (b buildBackend) Tag(ctx context.Context, imageID, ref string) error {
 	return nil
 }
 
-func (b buildBackend) RemoveImage(ctx context.Context, id string) error {
+func (b buildBackend) RemoveImage(ctx context.Context, id string) (int64, error) {
 	img, err := b.e.images.Get(ctx, id)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if len(img.RepoTags) > 0 {
-		return fmt.Errorf("image %s is tagged: %w", id, errdefs.ErrConflict)
+		return 0, fmt.Errorf("image %s is tagged: %w", id, errdefs.ErrConflict)
 	}
-	_, err = b.e.ImageDelete(ctx, id, false, false)
-	return err
+	before, err := b.e.images.List(ctx)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := b.e.ImageDelete(ctx, id, false, false)
+	if err != nil {
+		return 0, err
+	}
+	after, err := b.e.images.List(ctx)
+	if err != nil {
+		return 0, nil // deleted; only the count is unknown
+	}
+	return reclaimedBy(before, after, resp), nil
+}
+
+// reclaimedBy estimates the bytes a deletion freed: the own layer of each
+// deleted image whose layer no remaining image uses. An image's own layer
+// is what its size adds to its parent's; a config-only step adds none.
+func reclaimedBy(before, after []*image.Image, resp []imagetypes.DeleteResponse) int64 {
+	byID := map[digest.Digest]*image.Image{}
+	for _, img := range before {
+		byID[img.ID] = img
+	}
+	kept := map[digest.Digest]bool{}
+	for _, img := range after {
+		kept[img.ChainID] = true
+	}
+	counted := map[digest.Digest]bool{}
+	var n int64
+	for _, r := range resp {
+		img := byID[digest.Digest(r.Deleted)]
+		if img == nil || img.ChainID == "" || kept[img.ChainID] || counted[img.ChainID] {
+			continue
+		}
+		own := int64(0)
+		if p := byID[img.Parent]; p != nil {
+			if p.ChainID != img.ChainID {
+				own = img.Size - p.Size
+			}
+		} else if len(img.Layers) == 1 {
+			own = img.Size
+		}
+		if own > 0 {
+			counted[img.ChainID] = true
+			n += own
+		}
+	}
+	return n
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 
 	"github.com/containerd/errdefs"
 
@@ -52,6 +53,7 @@ var containerKey = regexp.MustCompile(`^[0-9a-f]{64}$`)
 // the daemon died between a removal and its background reclaim. It runs at
 // restore, before anything else can create containers.
 func (e *Engine) reclaimOrphans(ctx context.Context) {
+	e.reclaimBuildLeftovers(ctx)
 	orphans := map[string]bool{}
 	err := e.snaps.Walk(ctx, func(i snapshot.Info) error {
 		if i.Kind == snapshot.KindActive && containerKey.MatchString(i.Key) && e.containers[i.Key] == nil {
@@ -79,6 +81,52 @@ func (e *Engine) reclaimOrphans(ctx context.Context) {
 			e.log.Warn("reclaim orphaned container", "id", id, "err", err)
 		} else {
 			e.log.Info("reclaimed the files of a container removed before the daemon stopped", "id", id)
+		}
+	}
+}
+
+// reclaimBuildLeftovers removes what builds cut short by the daemon's death
+// left: their RUN containers (still running, if their shim survived), the
+// unpacked contexts under <root>/builder and the rootfs mounts of COPY,
+// ADD and WORKDIR steps under <exec-root>/builder. No build can be running
+// while the daemon starts.
+func (e *Engine) reclaimBuildLeftovers(ctx context.Context) {
+	var stale []string
+	for id, c := range e.containers {
+		if c.Config != nil && c.Config.Labels[builderLabel] != "" {
+			stale = append(stale, id)
+		}
+	}
+	for _, id := range stale {
+		if err := e.ContainerRemove(ctx, id, true, true); err != nil && !errdefs.IsNotFound(err) {
+			e.log.Warn("remove the container of an interrupted build", "id", id, "err", err)
+		} else {
+			e.log.Info("removed the container of an interrupted build", "id", id)
+		}
+	}
+	base := filepath.Join(e.cfg.Root, "builder")
+	dirs, _ := os.ReadDir(base)
+	for _, d := range dirs {
+		if strings.HasPrefix(d.Name(), "build-") {
+			if err := os.RemoveAll(filepath.Join(base, d.Name())); err != nil {
+				e.log.Warn("remove the context of an interrupted build", "dir", d.Name(), "err", err)
+			}
+		}
+	}
+	base = filepath.Join(e.cfg.ExecRoot, "builder")
+	mounts, _ := os.ReadDir(base)
+	for _, m := range mounts {
+		key := m.Name()
+		if !strings.HasPrefix(key, "extract-build-") {
+			continue
+		}
+		if err := snapshot.Unmount(filepath.Join(base, key)); err != nil {
+			e.log.Warn("unmount the rootfs of an interrupted build", "key", key, "err", err)
+			continue // never remove through a live mount
+		}
+		os.Remove(filepath.Join(base, key))
+		if err := e.snaps.Remove(ctx, key); err != nil && !errdefs.IsNotFound(err) {
+			e.log.Warn("remove the rootfs of an interrupted build", "key", key, "err", err)
 		}
 	}
 }
