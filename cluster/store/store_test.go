@@ -271,3 +271,25 @@ func BenchmarkTaskPutGet(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "put+get/s")
 }
+
+// A reconcile loop reads everything once, then relies on Notify: a change
+// made right after Notify's first poke, before any other event, must still
+// be reported (the watch starts at the revision read before that poke).
+func TestNotifyMissesNoChangeAfterItsFirstPoke(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := openStore(t, t.TempDir())
+	pokes := make(chan struct{}, 16)
+	go s.Nodes().Notify(ctx, func() { pokes <- struct{}{} })
+	select {
+	case <-pokes:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no poke when the watch started")
+	}
+	require.NoError(t, s.Nodes().Create(ctx, &swarm.Node{}))
+	select {
+	case <-pokes:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the change after the first poke was not reported")
+	}
+}
