@@ -541,6 +541,13 @@ type containerInspector interface {
 // does without --detach, and fails with a task's error when the service
 // cannot get there. rollback says the wait is for a requested rollback.
 func waitConverged(ctx context.Context, c *CLI, api serviceAPI, id string, quiet, rollback bool) error {
+	return waitService(ctx, c, api, id, quiet, rollback, true)
+}
+
+// waitService is waitConverged where health says whether running tasks
+// must also pass their healthcheck (depends_on: service_started does not
+// ask for it).
+func waitService(ctx context.Context, c *CLI, api serviceAPI, id string, quiet, rollback, health bool) error {
 	var out io.Writer = c.Out
 	if quiet {
 		out = io.Discard
@@ -552,7 +559,7 @@ func waitConverged(ctx context.Context, c *CLI, api serviceAPI, id string, quiet
 	inspector, _ := api.(containerInspector)
 	healthy := func(t swarm.Task) bool {
 		hc := t.Spec.ContainerSpec
-		if hc == nil || hc.Healthcheck == nil || len(hc.Healthcheck.Test) == 0 || hc.Healthcheck.Test[0] == "NONE" ||
+		if !health || hc == nil || hc.Healthcheck == nil || len(hc.Healthcheck.Test) == 0 || hc.Healthcheck.Test[0] == "NONE" ||
 			t.Status.ContainerStatus == nil || inspector == nil {
 			return true
 		}

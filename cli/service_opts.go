@@ -190,6 +190,10 @@ const (
 	// pendingGrace is how long a task may wait for a node with a reason
 	// (no suitable node, …) before the wait gives up.
 	pendingGrace = 20 * time.Second
+	// stableFor is how long a task must have been running to count: one
+	// that exits at once ("exit 3") must fail the wait, not pass it in
+	// the moment it ran (docker's service create waits 5 s likewise).
+	stableFor = time.Second
 	// staleUpdate is how much older than the wait an update status must
 	// be to belong to an earlier change.
 	staleUpdate = 5 * time.Second
@@ -282,7 +286,14 @@ func checkConvergence(svc swarm.Service, tasks []swarm.Task, since, now time.Tim
 		cv.want = len(current)
 	}
 	keys := make([]string, 0, len(current))
-	for k := range current {
+	extra := 0
+	for k, t := range current {
+		if svc.Spec.Mode.Replicated != nil && t.Slot > cv.want {
+			// A slot above the replica count is on its way out (scale
+			// down): it is no progress, or "5 out of 2 tasks" is shown.
+			extra++
+			continue
+		}
 		keys = append(keys, k)
 	}
 	sort.Slice(keys, func(i, j int) bool {
@@ -300,7 +311,7 @@ func checkConvergence(svc swarm.Service, tasks []swarm.Task, since, now time.Tim
 			sp.label = fmt.Sprintf("%s/%d", k, cv.want)
 		}
 		if t.Status.State == swarm.TaskStateRunning {
-			if healthy(t) {
+			if healthy(t) && now.Sub(t.Status.Timestamp) >= stableFor {
 				cv.running++
 			} else {
 				sp.state = swarm.TaskStateStarting
@@ -344,7 +355,7 @@ func checkConvergence(svc swarm.Service, tasks []swarm.Task, since, now time.Tim
 		}
 		cv.err = fmt.Errorf("%s.%s: %s", name, k, msg)
 	}
-	cv.converged = cv.err == nil && !updating && cv.running == cv.want && len(current) == cv.want &&
+	cv.converged = cv.err == nil && !updating && cv.running == cv.want && len(current) == cv.want && extra == 0 &&
 		(cv.want > 0 || svc.Spec.Mode.Replicated != nil)
 	return cv
 }

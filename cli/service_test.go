@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -42,6 +44,33 @@ type fakeSwarmAPI struct {
 	// converge, when set, turns the services into running tasks on
 	// every TaskList, like an instant orchestrator.
 	converge bool
+	// missing images are in neither the daemon nor a registry; pullable
+	// ones only in a registry the daemon cannot inspect (it pulls them).
+	missing  map[string]bool
+	pullable map[string]bool
+	pulled   []string
+}
+
+func (f *fakeSwarmAPI) ImageInspect(_ context.Context, ref string, _ ...client.ImageInspectOption) (client.ImageInspectResult, error) {
+	f.record("ImageInspect " + ref)
+	if f.missing[ref] || f.pullable[ref] {
+		return client.ImageInspectResult{}, fmt.Errorf("no such image: %s: %w", ref, errdefs.ErrNotFound)
+	}
+	return client.ImageInspectResult{}, nil
+}
+
+func (f *fakeSwarmAPI) DistributionInspect(_ context.Context, ref string, _ client.DistributionInspectOptions) (client.DistributionInspectResult, error) {
+	f.record("DistributionInspect " + ref)
+	if f.pullable[ref] {
+		return client.DistributionInspectResult{}, fmt.Errorf("registry distribution inspect: %w", errdefs.ErrNotImplemented)
+	}
+	return client.DistributionInspectResult{}, fmt.Errorf("manifest unknown: %w", errdefs.ErrNotFound)
+}
+
+func (f *fakeSwarmAPI) ImagePull(_ context.Context, ref string, _ client.ImagePullOptions) (client.ImagePullResponse, error) {
+	f.record("ImagePull " + ref)
+	f.pulled = append(f.pulled, ref)
+	return nil, fmt.Errorf("pull access denied for %s: %w", ref, errdefs.ErrNotFound)
 }
 
 func newFakeSwarm() *fakeSwarmAPI {
@@ -65,7 +94,9 @@ func (f *fakeSwarmAPI) find(ref string) (swarm.Service, bool) {
 
 func (f *fakeSwarmAPI) ServiceCreate(_ context.Context, o client.ServiceCreateOptions) (client.ServiceCreateResult, error) {
 	f.record("ServiceCreate " + o.Spec.Name)
+	f.mu.Lock()
 	f.created = append(f.created, o.Spec)
+	f.mu.Unlock()
 	id := fmt.Sprintf("id-%s", o.Spec.Name)
 	f.services[id] = swarm.Service{ID: id, Spec: o.Spec, Meta: swarm.Meta{Version: swarm.Version{Index: 1}}}
 	return client.ServiceCreateResult{ID: id}, nil
@@ -128,8 +159,10 @@ func (f *fakeSwarmAPI) TaskList(_ context.Context, o client.TaskListOptions) (cl
 				n = int(*r.Replicas)
 			}
 			for i := 1; i <= n; i++ {
-				f.tasks = append(f.tasks, swarm.Task{ID: fmt.Sprintf("%s-t%d", id, i), ServiceID: id, Slot: i, Spec: s.Spec.TaskTemplate,
-					DesiredState: swarm.TaskStateRunning, Status: swarm.TaskStatus{State: swarm.TaskStateRunning}})
+				tid := fmt.Sprintf("%s-t%d", id, i)
+				f.tasks = append(f.tasks, swarm.Task{ID: tid, ServiceID: id, Slot: i, Spec: s.Spec.TaskTemplate,
+					DesiredState: swarm.TaskStateRunning, Status: swarm.TaskStatus{State: swarm.TaskStateRunning,
+						ContainerStatus: &swarm.ContainerStatus{ContainerID: tid}}})
 			}
 		}
 	}
@@ -148,6 +181,8 @@ func (f *fakeSwarmAPI) NodeList(context.Context, client.NodeListOptions) (client
 }
 
 func (f *fakeSwarmAPI) ContainerInspect(_ context.Context, id string, _ client.ContainerInspectOptions) (client.ContainerInspectResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	h, ok := f.health[id]
 	if !ok {
 		return client.ContainerInspectResult{}, fmt.Errorf("no such container: %w", errdefs.ErrNotFound)
@@ -530,8 +565,20 @@ func TestCheckConvergence(t *testing.T) {
 	two := uint64(2)
 	down := svc
 	down.Spec.Mode = swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &two}}
-	assert.False(t, checkConvergence(down, tasks, since, now, false, always).converged)
+	cv = checkConvergence(down, tasks, since, now, false, always)
+	assert.False(t, cv.converged)
+	assert.Equal(t, 2, cv.running, "the leaving slot is no progress: never 3 out of 2")
+	assert.Len(t, cv.slots, 2)
 	assert.True(t, checkConvergence(down, tasks[:2], since, now, false, always).converged)
+
+	// A task running for less than stableFor does not count yet.
+	fresh := slices.Clone(tasks)
+	fresh[2].Status.Timestamp = now.Add(-stableFor / 2)
+	cv = checkConvergence(svc, fresh, since, now, false, always)
+	assert.False(t, cv.converged, "it may be about to exit")
+	assert.Equal(t, 2, cv.running)
+	fresh[2].Status.Timestamp = now.Add(-stableFor)
+	assert.True(t, checkConvergence(svc, fresh, since, now, false, always).converged)
 
 	// Unhealthy running tasks are "starting".
 	notYet := func(t swarm.Task) bool { return t.ID != "b" }
@@ -660,7 +707,7 @@ func TestStackDeployDecisions(t *testing.T) {
 	var out strings.Builder
 	c := &CLI{Streams: Streams{Out: &out, Err: &out}}
 	ctx := context.Background()
-	require.NoError(t, deployStack(ctx, c, api, "lab", st, false))
+	require.NoError(t, deployStack(ctx, c, api, "lab", st, deployOptions{resolveImage: resolveNever}))
 	assert.Equal(t, "Creating network lab_default\nCreating secret lab_pw\nCreating service lab_redis\nCreating service lab_web\n", out.String())
 	assert.Equal(t, []string{"NetworkCreate lab_default", "SecretCreate lab_pw", "ServiceCreate lab_redis", "ServiceCreate lab_web"}, api.calls)
 
@@ -679,7 +726,7 @@ func TestStackDeployDecisions(t *testing.T) {
 
 	out.Reset()
 	api.calls = nil
-	require.NoError(t, deployStack(ctx, c, api, "lab", st, false))
+	require.NoError(t, deployStack(ctx, c, api, "lab", st, deployOptions{resolveImage: resolveNever}))
 	assert.Empty(t, out.String(), "an unchanged redeploy does nothing")
 	assert.Empty(t, api.calls)
 
@@ -688,7 +735,7 @@ func TestStackDeployDecisions(t *testing.T) {
 	web2.TaskTemplate.ContainerSpec = &swarm.ContainerSpec{Image: "web:2", Secrets: web.TaskTemplate.ContainerSpec.Secrets}
 	st.Services = []swarm.ServiceSpec{web2}
 	api.calls = nil
-	require.NoError(t, deployStack(ctx, c, api, "lab", st, true))
+	require.NoError(t, deployStack(ctx, c, api, "lab", st, deployOptions{prune: true, resolveImage: resolveNever}))
 	assert.Equal(t, "Updating service lab_web (id: id-lab_web)\nRemoving service lab_redis\n", out.String())
 	assert.Equal(t, []string{"ServiceUpdate id-lab_web", "ServiceRemove id-lab_redis"}, api.calls)
 	last := api.updated[len(api.updated)-1]
@@ -697,8 +744,134 @@ func TestStackDeployDecisions(t *testing.T) {
 
 	// An external network that is missing stops the deploy before anything.
 	st.Networks[0].External, st.Networks[0].Name = true, "outside"
-	err := deployStack(ctx, c, api, "lab", st, false)
+	err := deployStack(ctx, c, api, "lab", st, deployOptions{resolveImage: resolveNever})
 	assert.ErrorContains(t, err, `network "outside" is declared as external, but could not be found`)
+}
+
+// TestStackDeployChecksImages: an image in neither the daemon nor its
+// registry stops the deploy before anything is created.
+func TestStackDeployChecksImages(t *testing.T) {
+	api := newFakeSwarm()
+	api.converge = true
+	api.missing = map[string]bool{"nosuch:v1": true}
+	api.pullable = map[string]bool{"elsewhere:v1": true}
+	ns := map[string]string{labelNamespace: "lab"}
+	svc := func(name, image string) swarm.ServiceSpec {
+		return swarm.ServiceSpec{Annotations: swarm.Annotations{Name: name, Labels: ns},
+			TaskTemplate: swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: image}}}
+	}
+	st := &stackFile{Services: []swarm.ServiceSpec{svc("lab_a", "busybox"), svc("lab_b", "nosuch:v1")}}
+	st.Networks = append(st.Networks, struct {
+		Name     string                      `json:"name"`
+		External bool                        `json:"external"`
+		Create   client.NetworkCreateOptions `json:"create"`
+	}{Name: "lab_default", Create: client.NetworkCreateOptions{Driver: "overlay", Labels: ns}})
+	var out strings.Builder
+	c := &CLI{Streams: Streams{Out: &out, Err: &out}}
+	ctx := context.Background()
+
+	err := deployStack(ctx, c, api, "lab", st, deployOptions{resolveImage: resolveAlways})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "service lab_b: image nosuch:v1 not found")
+	assert.Equal(t, []string{"ImageInspect busybox", "ImageInspect nosuch:v1", "DistributionInspect nosuch:v1"}, api.calls,
+		"nothing is created")
+	assert.Empty(t, out.String())
+
+	// A daemon that cannot inspect a registry pulls the image instead.
+	api.calls = nil
+	st.Services[1] = svc("lab_b", "elsewhere:v1")
+	err = deployStack(ctx, c, api, "lab", st, deployOptions{resolveImage: resolveAlways})
+	assert.ErrorContains(t, err, "image elsewhere:v1 not found")
+	assert.Equal(t, []string{"elsewhere:v1"}, api.pulled)
+	assert.NotContains(t, api.calls, "NetworkCreate lab_default")
+
+	// never: no check at all.
+	api.calls = nil
+	st.Services[1] = svc("lab_b", "nosuch:v1")
+	require.NoError(t, deployStack(ctx, c, api, "lab", st, deployOptions{resolveImage: resolveNever}))
+	assert.Equal(t, []string{"NetworkCreate lab_default", "ServiceCreate lab_a", "ServiceCreate lab_b"}, api.calls)
+
+	// changed: only the images that change are looked at.
+	api.calls = nil
+	st.Services[0] = svc("lab_a", "busybox:v2")
+	require.NoError(t, deployStack(ctx, c, api, "lab", st, deployOptions{resolveImage: resolveChanged}))
+	assert.Equal(t, []string{"ImageInspect busybox:v2", "ServiceUpdate id-lab_a"}, api.calls)
+
+	_, _, err = runCLI(t, api, "stack", "deploy", "-c", "x.yml", "--resolve-image", "sometimes", "lab")
+	assert.ErrorContains(t, err, "invalid option sometimes for flag --resolve-image")
+}
+
+// TestStackDeployDependsOn: a service_healthy dependency that is not
+// healthy yet holds the dependent service back; service_started does not
+// wait for health.
+func TestStackDeployDependsOn(t *testing.T) {
+	hc := &container.HealthConfig{Test: []string{"CMD", "true"}}
+	ns := map[string]string{labelNamespace: "lab"}
+	db := swarm.ServiceSpec{Annotations: swarm.Annotations{Name: "lab_db", Labels: ns},
+		TaskTemplate: swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: "db", Healthcheck: hc}}}
+	app := swarm.ServiceSpec{Annotations: swarm.Annotations{Name: "lab_app", Labels: ns},
+		TaskTemplate: swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: "app"}}}
+
+	for _, tc := range []struct {
+		condition string
+		waits     bool
+	}{{"service_healthy", true}, {"service_started", false}} {
+		t.Run(tc.condition, func(t *testing.T) {
+			api := newFakeSwarm()
+			api.converge = true
+			api.health["id-lab_db-t1"] = container.Starting
+			st := &stackFile{Services: []swarm.ServiceSpec{db, app},
+				DependsOn: map[string]map[string]string{"lab_app": {"lab_db": tc.condition}}}
+			c := &CLI{Streams: Streams{Out: io.Discard, Err: io.Discard}}
+			done := make(chan error, 1)
+			go func() {
+				done <- deployStack(context.Background(), c, api, "lab", st, deployOptions{resolveImage: resolveNever})
+			}()
+			created := func() []string {
+				api.mu.Lock()
+				defer api.mu.Unlock()
+				var out []string
+				for _, s := range api.created {
+					out = append(out, s.Name)
+				}
+				return out
+			}
+			if !tc.waits {
+				require.NoError(t, <-done)
+				assert.Equal(t, []string{"lab_db", "lab_app"}, created(), "running is enough")
+				return
+			}
+			select {
+			case err := <-done:
+				t.Fatalf("deploy ended while lab_db is unhealthy: %v", err)
+			case <-time.After(4 * convergePoll):
+			}
+			assert.Equal(t, []string{"lab_db"}, created(), "lab_app waits for lab_db to be healthy")
+			api.mu.Lock()
+			api.health["id-lab_db-t1"] = container.Healthy
+			api.mu.Unlock()
+			require.NoError(t, <-done)
+			assert.Equal(t, []string{"lab_db", "lab_app"}, created())
+		})
+	}
+
+	api := newFakeSwarm()
+	st := &stackFile{Services: []swarm.ServiceSpec{db, app}, DependsOn: map[string]map[string]string{"lab_app": {"lab_db": "service_sometime"}}}
+	c := &CLI{Streams: Streams{Out: io.Discard, Err: io.Discard}}
+	err := deployStack(context.Background(), c, api, "lab", st, deployOptions{resolveImage: resolveNever})
+	assert.ErrorContains(t, err, `depends_on condition "service_sometime" is not supported`)
+}
+
+// TestWaitCompleted: service_completed_successfully waits for a task that
+// exited 0; a failure the service will not retry ends the wait.
+func TestWaitCompleted(t *testing.T) {
+	api := newFakeSwarm()
+	api.services["s1"] = swarm.Service{ID: "s1", Spec: swarm.ServiceSpec{Annotations: swarm.Annotations{Name: "lab_init"},
+		TaskTemplate: swarm.TaskSpec{RestartPolicy: &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionNone}}}}
+	api.tasks = []swarm.Task{{ID: "t1", ServiceID: "s1", Status: swarm.TaskStatus{State: swarm.TaskStateComplete}}}
+	require.NoError(t, waitCompleted(context.Background(), api, "lab_init"))
+	api.tasks = []swarm.Task{{ID: "t1", ServiceID: "s1", Status: swarm.TaskStatus{State: swarm.TaskStateFailed, Err: "task: non-zero exit (3)"}}}
+	assert.ErrorContains(t, waitCompleted(context.Background(), api, "lab_init"), "did not complete successfully: task: non-zero exit (3)")
 }
 
 func TestStackRmWaitsForTasks(t *testing.T) {
@@ -797,5 +970,22 @@ func FuzzFilterFlag(f *testing.F) {
 		for k := range ff.f {
 			assert.Equal(t, strings.ToLower(k), k)
 		}
+	})
+}
+
+func FuzzParsePlacementPref(f *testing.F) {
+	for _, s := range []string{"spread=node.labels.zone", "SPREAD=x", "spread=", "binpack=x", "=", "spread=a=b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := parsePlacementPref(s)
+		if err != nil {
+			return
+		}
+		require.NotNil(t, p.Spread)
+		assert.NotEmpty(t, p.Spread.SpreadDescriptor)
+		k, v, _ := strings.Cut(s, "=")
+		assert.True(t, strings.EqualFold(k, "spread"), "only spread is accepted: %q", s)
+		assert.Equal(t, v, p.Spread.SpreadDescriptor)
 	})
 }

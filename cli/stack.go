@@ -2,16 +2,21 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"os"
 	"os/exec"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
@@ -46,6 +51,21 @@ type stackAPI interface {
 	ConfigList(ctx context.Context, options client.ConfigListOptions) (client.ConfigListResult, error)
 	ConfigCreate(ctx context.Context, options client.ConfigCreateOptions) (client.ConfigCreateResult, error)
 	ConfigRemove(ctx context.Context, id string, options client.ConfigRemoveOptions) (client.ConfigRemoveResult, error)
+	// The image check before a deploy.
+	ImageInspect(ctx context.Context, image string, opts ...client.ImageInspectOption) (client.ImageInspectResult, error)
+	DistributionInspect(ctx context.Context, image string, options client.DistributionInspectOptions) (client.DistributionInspectResult, error)
+	ImagePull(ctx context.Context, ref string, options client.ImagePullOptions) (client.ImagePullResponse, error)
+}
+
+// deployOptions are stack deploy's flags that steer deployStack.
+type deployOptions struct {
+	prune bool
+	// detach: create and update without waiting, depends_on included.
+	detach bool
+	// resolveImage is always, changed or never (docker's
+	// --resolve-image): which services' images are checked to exist
+	// before anything is created.
+	resolveImage string
 }
 
 func (c *CLI) stackClient() (stackAPI, error) {
@@ -70,8 +90,9 @@ func nsFilter(stack string) client.Filters {
 	return f
 }
 
-// convertCompose runs `wharfd compose convert` beside this executable.
-func convertCompose(stack string, files []string) (*stackFile, error) {
+// convertCompose runs `wharfd compose convert` beside this executable; a
+// file "-" is read from stdin, which the converter gets.
+func convertCompose(stack string, files []string, stdin io.Reader) (*stackFile, error) {
 	bin, err := findDaemon(os.Executable, exec.LookPath)
 	if err != nil {
 		return nil, err
@@ -83,6 +104,9 @@ func convertCompose(stack string, files []string) (*stackFile, error) {
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if slices.Contains(files, "-") {
+		cmd.Stdin = stdin
+	}
 	if err := cmd.Run(); err != nil {
 		msg := strings.TrimSpace(stderr.String())
 		if msg == "" {
@@ -99,10 +123,11 @@ func convertCompose(stack string, files []string) (*stackFile, error) {
 
 func newStackDeployCommand(c *CLI) *cobra.Command {
 	var o struct {
-		Files  []string
-		Prune  bool
-		Detach bool
-		Auth   bool
+		Files   []string
+		Prune   bool
+		Detach  bool
+		Auth    bool
+		Resolve string
 	}
 	cmd := &cobra.Command{
 		Use:     "deploy [OPTIONS] STACK",
@@ -113,19 +138,24 @@ func newStackDeployCommand(c *CLI) *cobra.Command {
 			if len(o.Files) == 0 {
 				return fmt.Errorf("please specify a Compose file (with --compose-file)")
 			}
+			switch o.Resolve {
+			case resolveAlways, resolveChanged, resolveNever:
+			default:
+				return fmt.Errorf("invalid option %s for flag --resolve-image", o.Resolve)
+			}
 			api, err := c.stackClient()
 			if err != nil {
 				return err
 			}
 			ctx, stack := cmd.Context(), args[0]
-			st, err := convertCompose(stack, o.Files)
+			st, err := convertCompose(stack, o.Files, c.In)
 			if err != nil {
 				return err
 			}
 			for _, w := range st.Warnings {
 				fmt.Fprintln(c.Err, w)
 			}
-			if err := deployStack(ctx, c, api, stack, st, o.Prune); err != nil {
+			if err := deployStack(ctx, c, api, stack, st, deployOptions{prune: o.Prune, detach: o.Detach, resolveImage: o.Resolve}); err != nil {
 				return err
 			}
 			if o.Detach {
@@ -148,13 +178,33 @@ func newStackDeployCommand(c *CLI) *cobra.Command {
 	f.BoolVar(&o.Prune, "prune", false, "Prune services that are no longer referenced")
 	f.BoolVarP(&o.Detach, "detach", "d", false, "Exit immediately instead of waiting for the stack services to converge")
 	f.BoolVar(&o.Auth, "with-registry-auth", false, "Send registry authentication details to Swarm agents")
-	f.String("resolve-image", "always", "Query the registry to resolve image digest and supported platforms")
+	f.StringVar(&o.Resolve, "resolve-image", resolveAlways, `Check that each image exists, here or in its registry, before deploying ("always", "changed", "never")`)
 	return cmd
 }
 
+// --resolve-image values.
+const (
+	resolveAlways  = "always"
+	resolveChanged = "changed"
+	resolveNever   = "never"
+)
+
 // deployStack creates what is missing and updates what changed, in
 // dependency order; a service whose spec did not change is left alone.
-func deployStack(ctx context.Context, c *CLI, api stackAPI, stack string, st *stackFile, prune bool) error {
+// Every image is checked first (opts.resolveImage), so that a stack with
+// an unknown image creates nothing.
+func deployStack(ctx context.Context, c *CLI, api stackAPI, stack string, st *stackFile, opts deployOptions) error {
+	existing, err := listServices(ctx, api, nsFilter(stack))
+	if err != nil {
+		return err
+	}
+	byName := map[string]swarm.Service{}
+	for _, s := range existing {
+		byName[s.Spec.Name] = s
+	}
+	if err := checkImages(ctx, api, st.Services, byName, opts.resolveImage); err != nil {
+		return err
+	}
 	nets, err := api.NetworkList(ctx, client.NetworkListOptions{})
 	if err != nil {
 		return err
@@ -213,22 +263,26 @@ func deployStack(ctx context.Context, c *CLI, api stackAPI, stack string, st *st
 		}
 	}
 
-	existing, err := listServices(ctx, api, nsFilter(stack))
-	if err != nil {
-		return err
-	}
-	byName := map[string]swarm.Service{}
-	for _, s := range existing {
-		byName[s.Spec.Name] = s
-	}
 	for _, spec := range st.Services {
-		// depends_on: a service starts after what it depends on runs.
-		for dep := range st.DependsOn[spec.Name] {
-			if err := waitConverged(ctx, c, api, dep, true, false); err != nil {
-				return fmt.Errorf("%s depends on %s: %w", spec.Name, dep, err)
+		cur, ok := byName[spec.Name]
+		if ok {
+			// A `service update --force` is not undone by a redeploy (docker
+			// keeps the counter too), or every redeploy would restart tasks.
+			spec.TaskTemplate.ForceUpdate = cur.Spec.TaskTemplate.ForceUpdate
+			if sameSpec(cur.Spec, spec) {
+				continue // a redeploy that changes nothing restarts nothing
 			}
 		}
-		cur, ok := byName[spec.Name]
+		// depends_on: a service is created or changed once what it
+		// depends on meets the condition.
+		if !opts.detach {
+			deps := st.DependsOn[spec.Name]
+			for _, dep := range slices.Sorted(maps.Keys(deps)) {
+				if err := waitDependency(ctx, c, api, dep, deps[dep]); err != nil {
+					return fmt.Errorf("%s depends on %s: %w", spec.Name, dep, err)
+				}
+			}
+		}
 		if !ok {
 			fmt.Fprintf(c.Out, "Creating service %s\n", spec.Name)
 			if _, err := api.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: spec}); err != nil {
@@ -236,18 +290,12 @@ func deployStack(ctx context.Context, c *CLI, api stackAPI, stack string, st *st
 			}
 			continue
 		}
-		// A `service update --force` is not undone by a redeploy (docker
-		// keeps the counter too), or every redeploy would restart tasks.
-		spec.TaskTemplate.ForceUpdate = cur.Spec.TaskTemplate.ForceUpdate
-		if sameSpec(cur.Spec, spec) {
-			continue // a redeploy that changes nothing restarts nothing
-		}
 		fmt.Fprintf(c.Out, "Updating service %s (id: %s)\n", spec.Name, cur.ID)
 		if _, err := api.ServiceUpdate(ctx, cur.ID, client.ServiceUpdateOptions{Version: cur.Version, Spec: spec}); err != nil {
 			return fmt.Errorf("failed to update service %s: %w", spec.Name, err)
 		}
 	}
-	if prune {
+	if opts.prune {
 		want := map[string]bool{}
 		for _, s := range st.Services {
 			want[s.Name] = true
@@ -262,6 +310,113 @@ func deployStack(ctx context.Context, c *CLI, api stackAPI, stack string, st *st
 		}
 	}
 	return nil
+}
+
+// checkImages makes sure every service's image exists, here or in its
+// registry, before a deploy creates anything: a task that cannot pull
+// its image would fail seconds later, with the stack half made. mode is
+// --resolve-image: never checks nothing, changed only the images of new
+// services and of those whose image changes.
+func checkImages(ctx context.Context, api stackAPI, services []swarm.ServiceSpec, existing map[string]swarm.Service, mode string) error {
+	if mode == resolveNever {
+		return nil
+	}
+	checked := map[string]bool{}
+	for _, spec := range services {
+		cs := spec.TaskTemplate.ContainerSpec
+		if cs == nil || cs.Image == "" || checked[cs.Image] {
+			continue
+		}
+		if cur, ok := existing[spec.Name]; ok && mode == resolveChanged {
+			if cc := cur.Spec.TaskTemplate.ContainerSpec; cc != nil && cc.Image == cs.Image {
+				continue
+			}
+		}
+		checked[cs.Image] = true
+		if err := findImage(ctx, api, cs.Image); err != nil {
+			return fmt.Errorf("service %s: %w", spec.Name, err)
+		}
+	}
+	return nil
+}
+
+// findImage looks for ref in the daemon's images, then in its registry
+// through the daemon (distribution inspect). A daemon that cannot inspect
+// a registry pulls the image instead: the task would pull it anyway.
+func findImage(ctx context.Context, api stackAPI, ref string) error {
+	_, err := api.ImageInspect(ctx, ref)
+	if err == nil {
+		return nil
+	}
+	if !errdefs.IsNotFound(err) {
+		return err
+	}
+	_, err = api.DistributionInspect(ctx, ref, client.DistributionInspectOptions{})
+	if errdefs.IsNotImplemented(err) {
+		var resp client.ImagePullResponse
+		if resp, err = api.ImagePull(ctx, ref, client.ImagePullOptions{}); err == nil {
+			err = resp.Wait(ctx)
+			resp.Close()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("image %s not found, here or in its registry: %w", ref, err)
+	}
+	return nil
+}
+
+// waitDependency waits until service dep meets a depends_on condition:
+// service_started (its tasks run), service_healthy (and pass their
+// healthcheck) or service_completed_successfully (a task of it exited 0).
+func waitDependency(ctx context.Context, c *CLI, api serviceAPI, dep, condition string) error {
+	switch condition {
+	case "", "service_started":
+		return waitService(ctx, c, api, dep, true, false, false)
+	case "service_healthy":
+		return waitService(ctx, c, api, dep, true, false, true)
+	case "service_completed_successfully":
+		return waitCompleted(ctx, api, dep)
+	default:
+		return fmt.Errorf("depends_on condition %q is not supported", condition)
+	}
+}
+
+// waitCompleted waits until a task of service id has exited 0. A failed
+// task ends the wait when the service will not restart it.
+func waitCompleted(ctx context.Context, api serviceAPI, id string) error {
+	start := time.Now()
+	for {
+		svc, err := api.ServiceInspect(ctx, id, client.ServiceInspectOptions{})
+		if err != nil {
+			return err
+		}
+		f := client.Filters{}
+		f.Add("service", svc.Service.ID)
+		tasks, err := api.TaskList(ctx, client.TaskListOptions{Filters: f})
+		if err != nil {
+			return err
+		}
+		rp := svc.Service.Spec.TaskTemplate.RestartPolicy
+		noRestart := rp != nil && rp.Condition == swarm.RestartPolicyConditionNone
+		for _, t := range tasks.Items {
+			switch t.Status.State {
+			case swarm.TaskStateComplete:
+				return nil
+			case swarm.TaskStateFailed, swarm.TaskStateRejected:
+				if noRestart {
+					return fmt.Errorf("service %s did not complete successfully: %s", svc.Service.Spec.Name, cmp.Or(t.Status.Err, t.Status.Message))
+				}
+			}
+		}
+		if time.Since(start) > convergeTimeout {
+			return fmt.Errorf("service %s did not complete within %s", svc.Service.Spec.Name, convergeTimeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(convergePoll):
+		}
+	}
 }
 
 // sameSpec compares specs as the daemon stores them: the daemon fills in

@@ -1,9 +1,11 @@
 package compose
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -409,4 +411,34 @@ func FuzzLoad(f *testing.F) {
 			require.Equal(t, "fuzz", s.Labels[LabelNamespace])
 		}
 	})
+}
+
+// TestLoadFromStdin: `stack deploy -c -` reads the file from stdin and
+// gets the same stack as from the file; bad input still points at the key.
+func TestLoadFromStdin(t *testing.T) {
+	ctx := context.Background()
+	fromFile, err := Load(ctx, []string{"testdata/full.yml"}, ".", []string{"MODE=prod"})
+	require.NoError(t, err)
+	want, err := Convert(fromFile, "lab")
+	require.NoError(t, err)
+
+	data, err := os.ReadFile("testdata/full.yml")
+	require.NoError(t, err)
+	wd, err := filepath.Abs("testdata")
+	require.NoError(t, err)
+	p, err := LoadFrom(ctx, []string{"-"}, wd, []string{"MODE=prod"}, bytes.NewReader(data))
+	require.NoError(t, err)
+	got, err := Convert(p, "lab")
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+
+	_, err = LoadFrom(ctx, []string{"-"}, wd, nil, strings.NewReader("services:\n  web:\n    image: x\n    deploy:\n      replicas: many\n"))
+	require.Error(t, err)
+	assert.True(t, errdefs.IsInvalidArgument(err), "%v", err)
+	assert.Contains(t, err.Error(), "-:5: services.web.deploy.replicas")
+
+	_, err = Load(ctx, []string{"-"}, wd, nil)
+	assert.True(t, errdefs.IsInvalidArgument(err), "no stdin: %v", err)
+	_, err = LoadFrom(ctx, []string{"-", "-"}, wd, nil, strings.NewReader("services: {}\n"))
+	assert.True(t, errdefs.IsInvalidArgument(err), "stdin twice: %v", err)
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/compose-spec/compose-go/v2/schema"
+	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/containerd/errdefs"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
@@ -42,14 +43,14 @@ var composeSchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
 // schemaError returns the first schema violation in files as
 // "file:line: key: message", or nil when none of them breaks the schema on
 // its own (the failure is then elsewhere: interpolation, merging…).
-func schemaError(files []string) error {
+func schemaError(files []types.ConfigFile) error {
 	sch, err := composeSchema()
 	if err != nil {
 		return nil
 	}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
+	for _, cf := range files {
+		f, data := cf.Filename, cf.Content
+		if data == nil {
 			continue
 		}
 		dec := yaml.NewDecoder(bytes.NewReader(data))

@@ -3,7 +3,10 @@ package compose
 import (
 	"context"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/loader"
@@ -26,32 +29,81 @@ const extIgnored = "x-wharf-ignored"
 // are invalid-argument and carry file:line and the key where a value is
 // at fault.
 func Load(ctx context.Context, files []string, workDir string, env []string) (*types.Project, error) {
+	return LoadFrom(ctx, files, workDir, env, nil)
+}
+
+// LoadFrom is Load where a file named "-" is read from stdin (docker stack
+// deploy -c -); the project directory is then workDir when "-" comes
+// first.
+func LoadFrom(ctx context.Context, files []string, workDir string, env []string, stdin io.Reader) (*types.Project, error) {
 	if len(files) == 0 {
 		return nil, fmt.Errorf("no compose file given: %w", errdefs.ErrInvalidArgument)
 	}
-	abs := make([]string, len(files))
+	files = slices.Clone(files)
+	sources := make([]types.ConfigFile, len(files))
+	fromStdin := false
 	for i, f := range files {
+		if f == "-" {
+			if fromStdin {
+				return nil, fmt.Errorf("stdin (-) can be given once only: %w", errdefs.ErrInvalidArgument)
+			}
+			if stdin == nil {
+				return nil, fmt.Errorf("no stdin to read the compose file - from: %w", errdefs.ErrInvalidArgument)
+			}
+			data, err := io.ReadAll(stdin)
+			if err != nil {
+				return nil, fmt.Errorf("reading the compose file from stdin: %w", err)
+			}
+			fromStdin = true
+			sources[i] = types.ConfigFile{Filename: "-", Content: data}
+			continue
+		}
 		if !filepath.IsAbs(f) {
 			f = filepath.Join(workDir, f)
 		}
-		abs[i] = filepath.Clean(f)
+		f = filepath.Clean(f)
+		files[i] = f
+		sources[i] = types.ConfigFile{Filename: f}
+		if data, err := os.ReadFile(f); err == nil {
+			sources[i].Content = data // for the error locator; compose-go reads it again
+		}
 	}
-	files = abs
+	projectDir := workDir
+	if files[0] != "-" {
+		projectDir = filepath.Dir(files[0])
+	}
 	var ignored []string
 	report := func(found []loader.UnsupportedAttribute) {
 		for _, f := range found {
 			ignored = append(ignored, f.Path.String())
 		}
 	}
-	opts, err := cli.NewProjectOptions(files, cli.WithWorkingDirectory(filepath.Dir(files[0])),
+	supported := loader.WithSupportedAttributes(supportedAttributes(), report)
+	opts, err := cli.NewProjectOptions(files, cli.WithWorkingDirectory(projectDir),
 		cli.WithEnv(env), cli.WithEnvFiles(), cli.WithDotEnv, cli.WithName(projectName),
-		cli.WithLoadOptions(loader.WithSupportedAttributes(supportedAttributes(), report)))
+		cli.WithLoadOptions(supported))
 	if err != nil {
 		return nil, fmt.Errorf("%v: %w", err, errdefs.ErrInvalidArgument)
 	}
-	p, err := loadProject(ctx, opts)
+	var p *types.Project
+	if fromStdin {
+		// compose-go's own options read "-" from os.Stdin; the loader takes
+		// the contents (and the environment the options resolved) instead.
+		for i := range sources {
+			if sources[i].Content == nil {
+				return nil, fmt.Errorf("open %s: no such file or directory: %w", sources[i].Filename, errdefs.ErrInvalidArgument)
+			}
+		}
+		p, err = loadDetails(ctx, types.ConfigDetails{ConfigFiles: sources, WorkingDir: projectDir, Environment: opts.Environment},
+			func(o *loader.Options) { o.SetProjectName(projectName, true) }, supported)
+		if err == nil {
+			p.ComposeFiles = files
+		}
+	} else {
+		p, err = loadProject(ctx, opts)
+	}
 	if err != nil {
-		if located := schemaError(files); located != nil {
+		if located := schemaError(sources); located != nil {
 			return nil, located
 		}
 		return nil, fmt.Errorf("%v: %w", err, errdefs.ErrInvalidArgument)
@@ -63,6 +115,16 @@ func Load(ctx context.Context, files []string, workDir string, env []string) (*t
 		p.Extensions[extIgnored] = ignored
 	}
 	return p, nil
+}
+
+// loadDetails is loader.LoadWithContext with loadProject's recover.
+func loadDetails(ctx context.Context, d types.ConfigDetails, opts ...func(*loader.Options)) (p *types.Project, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p, err = nil, fmt.Errorf("invalid compose file (%v): %w", r, errdefs.ErrInvalidArgument)
+		}
+	}()
+	return loader.LoadWithContext(ctx, d, opts...)
 }
 
 // loadProject is compose-go's LoadProject, with its panics on odd values

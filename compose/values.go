@@ -3,7 +3,6 @@ package compose
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -76,10 +75,10 @@ func checkPort(s string) error {
 // message", or nil. With a single file it also finds what only the whole
 // project can tell (undeclared networks, services without an image), as
 // nothing can come from an override.
-func valueError(files []string) error {
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
+func valueError(files []types.ConfigFile) error {
+	for _, cf := range files {
+		f, data := cf.Filename, cf.Content
+		if data == nil {
 			continue
 		}
 		var doc yaml.Node

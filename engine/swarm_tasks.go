@@ -17,6 +17,15 @@ type taskRuntime struct{ e *Engine }
 var _ agent.Runtime = taskRuntime{}
 
 func (r taskRuntime) CreateContainer(ctx context.Context, name string, req *container.CreateRequest) (string, error) {
+	if nc := req.NetworkingConfig; nc != nil && r.e.nets != nil {
+		if _, ok := nc.EndpointsConfig[agent.IngressNetwork]; ok {
+			// The routing mesh's network exists once a service publishes a
+			// port, but the agent may start its task first.
+			if _, err := r.e.nets.EnsureIngress(ctx); err != nil {
+				return "", err
+			}
+		}
+	}
 	resp, err := r.e.ContainerCreate(ctx, name, req)
 	return resp.ID, err
 }

@@ -146,6 +146,7 @@ func (a *Agent) run(r *runner, as Assignment) {
 	ctx := a.ctx
 	t := &as.Task
 	log := a.log.With("task", t.ID)
+	adopted := r.containerID != ""
 
 	if r.containerID == "" {
 		if r.stopping() {
@@ -209,7 +210,13 @@ func (a *Agent) run(r *runner, as Assignment) {
 	if info != nil && info.State != nil {
 		st.ContainerStatus.PID = info.State.Pid
 	}
-	a.set(ctx, t.ID, st)
+	// A task adopted after a daemon restart, running as reported before:
+	// its status stands, with its time ("Running 2 hours ago").
+	asReported := adopted && t.Status.State == swarm.TaskStateRunning && t.Status.ContainerStatus != nil &&
+		t.Status.ContainerStatus.ContainerID == cid && t.Status.ContainerStatus.PID == st.ContainerStatus.PID
+	if !asReported {
+		a.set(ctx, t.ID, st)
+	}
 
 	stopC := r.stop
 	for {

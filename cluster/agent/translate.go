@@ -15,6 +15,9 @@ import (
 	"github.com/moby/moby/api/types/swarm"
 )
 
+// IngressNetwork is the name of the routing mesh's network.
+const IngressNetwork = "ingress"
+
 // Labels Docker sets on every task container.
 const (
 	LabelNodeID      = "com.docker.swarm.node.id"
@@ -33,6 +36,10 @@ type Assignment struct {
 	// Ports are the service's published ports in host mode: this node
 	// binds them for the task (ingress ports are the routing mesh's).
 	Ports []swarm.PortConfig
+	// Ingress is set when the service publishes ports on the routing mesh:
+	// the task joins the ingress network, whose addresses the mesh sends
+	// those ports to, as Docker attaches such tasks.
+	Ingress bool
 	// Secrets and Configs hold the referenced objects' data by ID.
 	Secrets map[string][]byte
 	Configs map[string][]byte
@@ -177,6 +184,18 @@ func containerFor(a *Assignment, nodeID, fileDir string) (string, *container.Cre
 		// The service's own name (its VIP) and tasks.<name> are the
 		// network's DNS's business (network.SetService).
 		nc.EndpointsConfig[n.Target] = &network.EndpointSettings{Aliases: n.Aliases}
+	}
+	if a.Ingress {
+		// After the service's own networks, so that those (their DNS, their
+		// gateway) come first; a task with no network of its own is on
+		// ingress only, not on the default bridge.
+		if hc.NetworkMode == "" {
+			hc.NetworkMode = container.NetworkMode(IngressNetwork)
+		}
+		if nc.EndpointsConfig == nil {
+			nc.EndpointsConfig = map[string]*network.EndpointSettings{}
+		}
+		nc.EndpointsConfig[IngressNetwork] = &network.EndpointSettings{}
 	}
 	return name, &container.CreateRequest{Config: cfg, HostConfig: hc, NetworkingConfig: nc}, files, nil
 }

@@ -97,3 +97,26 @@ func TestExitStatus(t *testing.T) {
 	assert.Equal(t, "task: non-zero exit (3)", f.Err)
 	assert.Equal(t, swarm.TaskStateShutdown, exitStatus("c", 137, true).State, "stopped on request is a shutdown, whatever the code")
 }
+
+func TestContainerForIngressTask(t *testing.T) {
+	spec := swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: "busybox"}}
+	as := Assignment{ServiceName: "web", Ingress: true, Task: swarm.Task{ID: "t1", ServiceID: "s1", Slot: 1, Spec: spec}}
+	_, req, _, err := containerFor(&as, "n1", t.TempDir())
+	require.NoError(t, err)
+	assert.Equal(t, container.NetworkMode(IngressNetwork), req.HostConfig.NetworkMode,
+		"a task with published ports and no network of its own is on ingress, not the default bridge")
+	assert.Contains(t, req.NetworkingConfig.EndpointsConfig, IngressNetwork)
+
+	as.Task.Spec.Networks = []swarm.NetworkAttachmentConfig{{Target: "appnet"}}
+	_, req, _, err = containerFor(&as, "n1", t.TempDir())
+	require.NoError(t, err)
+	assert.Equal(t, container.NetworkMode("appnet"), req.HostConfig.NetworkMode, "its own network comes first")
+	assert.Len(t, req.NetworkingConfig.EndpointsConfig, 2)
+	assert.Contains(t, req.NetworkingConfig.EndpointsConfig, IngressNetwork)
+
+	as.Ingress, as.Task.Spec.Networks = false, nil
+	_, req, _, err = containerFor(&as, "n1", t.TempDir())
+	require.NoError(t, err)
+	assert.Empty(t, req.HostConfig.NetworkMode, "neither networks nor ports: the default bridge")
+	assert.Empty(t, req.NetworkingConfig.EndpointsConfig)
+}

@@ -109,6 +109,11 @@ func (d *Dispatcher) sync(ctx context.Context) error {
 			a.ServiceName = s.Spec.Name
 			if s.Spec.EndpointSpec != nil {
 				a.Ports = s.Spec.EndpointSpec.Ports
+				for _, p := range a.Ports {
+					if p.PublishMode != swarm.PortConfigPublishModeHost {
+						a.Ingress = true
+					}
+				}
 			}
 		}
 		if a.ServiceName == "" {

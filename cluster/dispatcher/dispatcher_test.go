@@ -54,6 +54,7 @@ func TestAssignmentsAndStatusReports(t *testing.T) {
 	assert.Equal(t, mine.ID, as[0].Task.ID)
 	assert.Equal(t, "web", as[0].ServiceName)
 	assert.Equal(t, uint32(8080), as[0].Ports[0].PublishedPort)
+	assert.False(t, as[0].Ingress, "a host-mode port needs no routing mesh")
 
 	require.NoError(t, d.ReportTaskStatus(ctx, mine.ID, swarm.TaskStatus{State: swarm.TaskStateFailed, Err: "task: non-zero exit (1)"}))
 	require.NoError(t, d.ReportTaskStatus(ctx, mine.ID, swarm.TaskStatus{State: swarm.TaskStateRunning}), "a late report is no error")

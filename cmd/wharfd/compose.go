@@ -44,13 +44,14 @@ func composeMain(args []string) int {
 }
 
 // composeConvert writes the stack of the compose files, relative paths in
-// them resolved against the working directory, as JSON to out.
+// them resolved against the working directory, as JSON to out. A file
+// named "-" is read from stdin (wharf stack deploy -c - passes its own).
 func composeConvert(files []string, namespace string, out io.Writer) error {
 	wd, err := os.Getwd()
 	if err != nil {
 		return err
 	}
-	p, err := compose.Load(context.Background(), files, wd, os.Environ())
+	p, err := compose.LoadFrom(context.Background(), files, wd, os.Environ(), os.Stdin)
 	if err != nil {
 		return err
 	}
