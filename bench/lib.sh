@@ -1,7 +1,7 @@
 # lib.sh — shared by the bench scripts (sourced, not run): starts a private
 # wharf daemon on its own root, exec-root, socket and cgroup parent, so a
 # benchmark never touches /var/lib/wharf or /run/wharf, and removes all of it
-# on exit.
+# on exit; start_dockerd does the same for a Docker daemon to compare with.
 #
 # Knobs: WHARF (client, default <repo>/bin/wharf), WHARFD (daemon, default
 # beside WHARF), WHARF_SHIM (beside WHARF), RUNC (default runc).
@@ -55,9 +55,60 @@ import_busybox() {
 	"$REPO/contrib/mkimage/busybox.sh" | "$WHARF" import - busybox:latest >/dev/null
 }
 
-# cleanup: containers, daemon, leftover runtime state, mounts, cgroups, dirs.
+# start_dockerd: a private Docker daemon to compare with, when dockerd and
+# docker are installed: its own socket, data root, exec root and pidfile
+# below $WORK/docker, --iptables=false --ip-masq=false --bridge=none (it
+# never touches the host's /run/docker.sock, /var/lib/docker or networking;
+# with no system containerd it runs its own below its exec root). Sets
+# DOCKERD_SOCK; returns 1 (after saying why) when there is none. cleanup
+# stops it and removes its dirs, also when the script fails.
+DOCKERD_PID=
+DOCKERD_DIR=$WORK/docker
+DOCKERD_SOCK=$DOCKERD_DIR/docker.sock
+start_dockerd() {
+	if ! command -v dockerd >/dev/null || ! command -v docker >/dev/null; then
+		note "Docker: not measured (dockerd or docker is not installed)"
+		return 1
+	fi
+	mkdir -p "$DOCKERD_DIR"
+	dockerd -H "unix://$DOCKERD_SOCK" --data-root "$DOCKERD_DIR/data" --exec-root "$DOCKERD_DIR/exec" \
+		--pidfile "$DOCKERD_DIR/docker.pid" --iptables=false --ip-masq=false --bridge=none \
+		${DOCKERD_FLAGS:-} >"$DOCKERD_DIR/dockerd.log" 2>&1 &
+	DOCKERD_PID=$!
+	local i
+	for i in $(seq 1 300); do
+		docker -H "unix://$DOCKERD_SOCK" version >/dev/null 2>&1 && return 0
+		kill -0 "$DOCKERD_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	tail -n 20 "$DOCKERD_DIR/dockerd.log" >&2
+	note "Docker: not measured (the private dockerd did not start; log above)"
+	stop_dockerd
+	return 1
+}
+
+# stop_dockerd: the private dockerd and the containerd it started.
+stop_dockerd() {
+	[ -n "$DOCKERD_PID" ] || return 0
+	local p
+	kill "$DOCKERD_PID" 2>/dev/null || true
+	for _ in $(seq 1 150); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.1; done
+	kill -9 "$DOCKERD_PID" 2>/dev/null || true
+	wait "$DOCKERD_PID" 2>/dev/null || true
+	DOCKERD_PID=
+	# A dockerd killed hard leaves its containerd (and shims) running.
+	for p in /proc/[0-9]*; do
+		if { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -qF "$DOCKERD_DIR/"; then
+			kill -9 "${p#/proc/}" 2>/dev/null || true
+		fi
+	done
+	return 0
+}
+
+# cleanup: containers, daemons, leftover runtime state, mounts, cgroups, dirs.
 cleanup() {
 	set +e
+	stop_dockerd
 	if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
 		ids=$("$WHARF" ps -aq 2>/dev/null)
 		[ -n "$ids" ] && "$WHARF" rm -f $ids >/dev/null 2>&1

@@ -3,8 +3,9 @@
 # against Debian's docker-registry (distribution 2.8) on 127.0.0.1, which
 # this script starts itself (fresh storage before every push, so each push
 # uploads everything; every local copy of the image is removed before each
-# pull, so each pull downloads and unpacks everything). Issue 5's target:
-# pull and push at least 2× Docker 20.10 (25.6 and 14.7 MB/s here).
+# pull, so each pull downloads and unpacks everything), then the same with
+# Docker on a private dockerd when it is installed. Issue 5's target: pull
+# and push at least 2× Docker 20.10.
 #
 #   bench/pushpull.sh                  # needs root and docker-registry
 #   RUNS=5 SIZE_MB=300 bench/pushpull.sh
@@ -126,15 +127,13 @@ for op in push pull; do
 	m=$(median <"$WORK/$op")
 	echo "| wharf $op | $m | $(sort -n "$WORK/$op" | head -1) | $(sort -n "$WORK/$op" | tail -1) | $(mbs "$BYTES" "$m") |"
 done
-# Docker, measured in the same run when a Docker daemon answers on
-# DOCKER_BENCH_HOST (default unix:///run/docker-bench.sock: start one with
-# its own --data-root/--exec-root and --iptables=false --bridge=none so it
-# never touches wharf's or the host's networking): the same image, the same
-# fresh registry before every push, docker rmi before every pull.
-DOCKER_BENCH_HOST=${DOCKER_BENCH_HOST:-unix:///run/docker-bench.sock}
-dk() { docker -H "$DOCKER_BENCH_HOST" "$@"; }
-if timeout 5 docker -H "$DOCKER_BENCH_HOST" info >/dev/null 2>&1; then
-	note "measuring Docker $(dk version --format '{{.Server.Version}}') on $DOCKER_BENCH_HOST"
+# Docker, measured in the same run on a private dockerd (bench/lib.sh
+# start_dockerd) when Docker is installed: the same image, the same fresh
+# registry before every push, docker rmi before every pull.
+if start_dockerd; then
+	dk() { docker -H "unix://$DOCKERD_SOCK" "$@"; }
+	DV=$(dk version --format '{{.Server.Version}}')
+	note "measuring Docker $DV on a private dockerd"
 	dk load -i "$WORK/image.tar" >/dev/null
 	dk tag bench/pushpull:1 "$IMG"
 	dk rmi bench/pushpull:1 >/dev/null # only $IMG names it: rmi before a pull drops the layers
@@ -148,13 +147,14 @@ if timeout 5 docker -H "$DOCKER_BENCH_HOST" info >/dev/null 2>&1; then
 		t0=$(date +%s%N); dk pull "$IMG" >/dev/null; t1=$(date +%s%N)
 		secs "$t0" "$t1" >>"$WORK/dpull"
 	done
-	dk rmi -f "$IMG" bench/pushpull:1 >/dev/null 2>&1 || true
+	dk rmi -f "$IMG" >/dev/null 2>&1 || true
+	stop_dockerd
 	for op in push pull; do
 		m=$(median <"$WORK/d$op")
 		w=$(median <"$WORK/$op")
-		echo "| docker $(dk version --format '{{.Server.Version}}') $op | $m | $(sort -n "$WORK/d$op" | head -1) | $(sort -n "$WORK/d$op" | tail -1) | $(mbs "$BYTES" "$m") (wharf $(python3 -c "print('%.1f' % (float('$m') / float('$w')))")× faster) |"
+		echo "| docker $DV $op | $m | $(sort -n "$WORK/d$op" | head -1) | $(sort -n "$WORK/d$op" | tail -1) | $(mbs "$BYTES" "$m") (wharf $(python3 -c "print('%.1f' % (float('$m') / float('$w')))")× faster) |"
 	done
 else
-	echo "| docker push / pull | no Docker daemon on $DOCKER_BENCH_HOST | | | 20.10 here earlier (engine-bench): push 14.7, pull 25.6 |"
+	echo "| docker push / pull | not measured (see above) | | | |"
 fi
 rm -f "$WORK/image.tar"

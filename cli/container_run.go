@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
@@ -269,18 +268,6 @@ func familiarRef(s string) string {
 		return s
 	}
 	return reference.FamiliarString(reference.TagNameOnly(ref))
-}
-
-func parsePlatform(s string) (ocispec.Platform, error) {
-	parts := strings.Split(strings.ToLower(s), "/")
-	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
-		return ocispec.Platform{}, fmt.Errorf("invalid platform %q: expected os/arch[/variant]: %w", s, errdefs.ErrInvalidArgument)
-	}
-	p := ocispec.Platform{OS: parts[0], Architecture: parts[1]}
-	if len(parts) == 3 {
-		p.Variant = parts[2]
-	}
-	return p, nil
 }
 
 // pullImage pulls ref, showing docker's progress output on stderr (stdout stays clean

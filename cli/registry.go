@@ -17,7 +17,10 @@ import (
 	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/client"
 	"github.com/moby/term"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
+
+	"wharf.io/wharf/registry/platform"
 )
 
 // defaultRegistryServer is the key the docker CLI files Docker Hub
@@ -42,36 +45,42 @@ func serverKey(server string) string {
 	return s
 }
 
-// registryAuth is the X-Registry-Auth value for the registry of image ref,
-// from config.json and its credential helpers; "" when there is none.
-func (c *CLI) registryAuth(ref string) string {
+// credentials is the X-Registry-Auth value for the registry of image ref,
+// from config.json and its credential helpers; "" when there is none. A
+// credential helper that fails is an error, as with the docker CLI: a
+// pull or push must not go on anonymously when the user has credentials.
+func (c *CLI) credentials(ref string) (string, error) {
 	named, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
-		return ""
+		return "", nil // the daemon words the bad reference
 	}
 	cf, err := loadConfigFile()
 	if err != nil {
-		fmt.Fprintf(c.Err, "WARNING: Error loading config file: %v\n", err)
-		return ""
+		return "", err
 	}
 	key := serverKey(reference.Domain(named))
 	ac, err := cf.GetAuthConfig(key)
 	if err != nil {
-		// A failing credential helper must not turn into a silent anonymous pull or push.
-		fmt.Fprintf(c.Err, "WARNING: could not get credentials for %s: %v\n", key, err)
-		return ""
+		return "", err
 	}
 	if ac.Username == "" && ac.IdentityToken == "" && ac.RegistryToken == "" {
-		return ""
+		return "", nil
 	}
-	enc, err := authconfig.Encode(registry.AuthConfig{
+	return authconfig.Encode(registry.AuthConfig{
 		Username: ac.Username, Password: ac.Password, ServerAddress: key,
 		IdentityToken: ac.IdentityToken, RegistryToken: ac.RegistryToken,
 	})
+}
+
+// registryAuth is credentials for callers that cannot fail on them yet
+// (run's implicit pull): the failure is warned about, and the pull goes on
+// without credentials.
+func (c *CLI) registryAuth(ref string) string {
+	auth, err := c.credentials(ref)
 	if err != nil {
-		return ""
+		fmt.Fprintf(c.Err, "WARNING: could not get credentials for %s: %v\n", ref, err)
 	}
-	return enc
+	return auth
 }
 
 type loginOptions struct {
@@ -239,6 +248,12 @@ func newLogoutCommand(c *CLI) *cobra.Command {
 	}
 }
 
+// parsePlatform reads a --platform flag (pull, run, create, import) as
+// the daemon will: one parser for both, in registry/platform.
+func parsePlatform(s string) (ocispec.Platform, error) {
+	return platform.Parse(s)
+}
+
 // pushPullRef is the image pull or push names: with --all-tags a bare
 // repository, otherwise a tagged one (":latest" when none is given, said
 // unless quiet), as docker does.
@@ -274,11 +289,15 @@ func newPullCommand(c *CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			auth, err := c.credentials(named.String())
+			if err != nil {
+				return err
+			}
 			api, err := c.Client()
 			if err != nil {
 				return err
 			}
-			opts := client.ImagePullOptions{All: o.All, RegistryAuth: c.registryAuth(named.String())}
+			opts := client.ImagePullOptions{All: o.All, RegistryAuth: auth}
 			if o.Platform != "" {
 				p, err := parsePlatform(o.Platform)
 				if err != nil {
@@ -322,12 +341,16 @@ func newPushCommand(c *CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			auth, err := c.credentials(named.String())
+			if err != nil {
+				return err
+			}
 			api, err := c.Client()
 			if err != nil {
 				return err
 			}
 			resp, err := api.ImagePush(cmd.Context(), named.String(), client.ImagePushOptions{
-				All: o.All, RegistryAuth: c.registryAuth(named.String()),
+				All: o.All, RegistryAuth: auth,
 			})
 			if err != nil {
 				return err

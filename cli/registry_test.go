@@ -15,6 +15,7 @@ import (
 	"github.com/moby/moby/api/pkg/authconfig"
 	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/client"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -189,4 +190,101 @@ func FuzzServerKey(f *testing.F) {
 			t.Fatalf("serverKey(%q) = %q", s, k)
 		}
 	})
+}
+
+// credentialHelper puts docker-credential-NAME on PATH: a shell script
+// keeping one credential in DIR/store.json (as the docker credential
+// helpers protocol has it) and logging each call to DIR/log. A helper
+// named "broken" fails every call.
+func credentialHelper(t *testing.T, name string) (dir string) {
+	t.Helper()
+	dir = t.TempDir()
+	script := `#!/bin/sh
+d='` + dir + `'
+echo "$1" >> "$d/log"
+case "$1" in
+store) cat > "$d/store.json" ;;
+get)
+	read server
+	if [ -f "$d/store.json" ]; then cat "$d/store.json"; else echo "credentials not found in native keychain"; exit 1; fi ;;
+erase) read server; echo "$server" > "$d/erased"; rm -f "$d/store.json" ;;
+list) echo '{}' ;;
+esac
+`
+	if name == "broken" {
+		script = "#!/bin/sh\necho \"helper exploded\"\nexit 1\n"
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "docker-credential-"+name), []byte(script), 0o755))
+	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	return dir
+}
+
+func TestCredentialHelper(t *testing.T) {
+	cfgDir := useConfigDir(t)
+	require.NoError(t, os.WriteFile(filepath.Join(cfgDir, "config.json"), []byte(`{"credsStore":"wharftest"}`), 0o600))
+	helper := credentialHelper(t, "wharftest")
+	api := &registryFake{}
+
+	// No credentials yet: anonymous, and no error.
+	_, _, err := runCLI(t, api, "pull", "127.0.0.1:5000/alice/app:1")
+	require.NoError(t, err)
+	assert.Empty(t, api.pulls[0].RegistryAuth)
+
+	_, _, err = runCLIWithInput(t, api, "secret\n", "login", "-u", "alice", "--password-stdin", "127.0.0.1:5000")
+	require.NoError(t, err)
+	stored, err := os.ReadFile(filepath.Join(helper, "store.json"))
+	require.NoError(t, err, "login stored through the helper")
+	var cred struct{ ServerURL, Username, Secret string }
+	require.NoError(t, json.Unmarshal(stored, &cred))
+	assert.Equal(t, "127.0.0.1:5000", cred.ServerURL)
+	assert.Equal(t, "alice", cred.Username)
+	assert.Equal(t, "secret", cred.Secret)
+	assert.Empty(t, readAuths(t, cfgDir)["127.0.0.1:5000"]["auth"], "no password in config.json")
+
+	_, _, err = runCLI(t, api, "push", "127.0.0.1:5000/alice/app:1")
+	require.NoError(t, err)
+	ac, err := authconfig.Decode(api.pushes[0].RegistryAuth)
+	require.NoError(t, err)
+	assert.Equal(t, registry.AuthConfig{Username: "alice", Password: "secret", ServerAddress: "127.0.0.1:5000"}, *ac,
+		"push sends the helper's credentials")
+	_, _, err = runCLI(t, api, "pull", "127.0.0.1:5000/alice/app:1")
+	require.NoError(t, err)
+	assert.Equal(t, api.pushes[0].RegistryAuth, api.pulls[1].RegistryAuth)
+
+	out, _, err := runCLI(t, api, "logout", "127.0.0.1:5000")
+	require.NoError(t, err)
+	assert.Contains(t, out, "Removing login credentials for 127.0.0.1:5000")
+	erased, err := os.ReadFile(filepath.Join(helper, "erased"))
+	require.NoError(t, err, "logout erased through the helper")
+	assert.Equal(t, "127.0.0.1:5000\n", string(erased))
+	_, err = os.Stat(filepath.Join(helper, "store.json"))
+	assert.True(t, os.IsNotExist(err))
+}
+
+func TestFailingCredentialHelper(t *testing.T) {
+	cfgDir := useConfigDir(t)
+	require.NoError(t, os.WriteFile(filepath.Join(cfgDir, "config.json"), []byte(`{"credsStore":"broken"}`), 0o600))
+	credentialHelper(t, "broken")
+	api := &registryFake{}
+	_, _, err := runCLI(t, api, "pull", "127.0.0.1:5000/alice/app:1")
+	assert.ErrorContains(t, err, "helper exploded", "pull must fail, not go anonymous")
+	_, _, err = runCLI(t, api, "push", "127.0.0.1:5000/alice/app:1")
+	assert.ErrorContains(t, err, "helper exploded")
+	assert.Empty(t, api.pulls)
+	assert.Empty(t, api.pushes)
+}
+
+func TestPullPlatformPassedThrough(t *testing.T) {
+	useConfigDir(t)
+	api := &registryFake{}
+	_, _, err := runCLI(t, api, "pull", "--platform", "Linux/x86_64", "busybox")
+	require.NoError(t, err)
+	require.Len(t, api.pulls, 1)
+	assert.Equal(t, []ocispec.Platform{{OS: "linux", Architecture: "amd64"}}, api.pulls[0].Platforms)
+	_, _, err = runCLI(t, api, "pull", "--platform", "linux/arm", "busybox")
+	require.NoError(t, err)
+	assert.Equal(t, []ocispec.Platform{{OS: "linux", Architecture: "arm", Variant: "v7"}}, api.pulls[1].Platforms)
+	_, _, err = runCLI(t, api, "pull", "--platform", "linux/amd64/v2/x", "busybox")
+	assert.True(t, errdefs.IsInvalidArgument(err), "%v", err)
+	assert.Len(t, api.pulls, 2, "a bad platform is refused before the daemon is asked")
 }

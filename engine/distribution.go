@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 
 	"github.com/containerd/errdefs"
@@ -17,13 +16,14 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"wharf.io/wharf/image"
+	wplatform "wharf.io/wharf/registry/platform"
 	"wharf.io/wharf/registry/remote"
 )
 
 // registryClient is made per call: it is two strings, and the HTTP
 // connections it uses are shared process-wide by the remote package.
 func (e *Engine) registryClient() *remote.Client {
-	return remote.New(e.cfg.InsecureRegistries, "wharf/"+Version)
+	return remote.New(e.cfg.InsecureRegistries, "wharf/"+Version).WithCertsDir(e.cfg.RegistryCertsDir)
 }
 
 // ImagePull implements POST /images/create?fromImage=: ref is a tag
@@ -106,15 +106,11 @@ func pullArgs(platform, registryAuth string) (*ocispec.Platform, registry.AuthCo
 	if platform == "" {
 		return nil, auth, nil
 	}
-	parts := strings.Split(strings.ToLower(platform), "/")
-	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
-		return nil, auth, fmt.Errorf("invalid platform %q: expected os/arch[/variant]: %w", platform, errdefs.ErrInvalidArgument)
+	p, err := wplatform.Parse(platform)
+	if err != nil {
+		return nil, auth, err
 	}
-	p := &ocispec.Platform{OS: parts[0], Architecture: parts[1]}
-	if len(parts) == 3 {
-		p.Variant = parts[2]
-	}
-	return p, auth, nil
+	return &p, auth, nil
 }
 
 // decodeAuth reads X-Registry-Auth (base64url JSON, may be empty).

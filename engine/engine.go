@@ -40,7 +40,11 @@ type Config struct {
 	// InsecureRegistries may be reached over plain HTTP or unverified TLS
 	// (host, host:port or CIDR); loopback registries always may.
 	InsecureRegistries []string
-	Logger             *slog.Logger
+	// RegistryCertsDir holds per-registry TLS material, <dir>/<host[:port]>/
+	// (*.crt CAs, *.cert + *.key client certificates), as docker's
+	// /etc/docker/certs.d; "" reads none.
+	RegistryCertsDir string
+	Logger           *slog.Logger
 }
 
 // Engine is the daemon's core; its methods implement api.Backend.

@@ -16,6 +16,7 @@ import (
 
 	"wharf.io/wharf/api"
 	"wharf.io/wharf/engine"
+	"wharf.io/wharf/registry/remote"
 )
 
 // stringList is a repeatable string flag (-H, --insecure-registry, -c).
@@ -60,6 +61,7 @@ func run() error {
 	fs.StringVar(&cfg.BridgeSubnet, "bip", "", "subnet of the default bridge network (CIDR); empty picks a free /16")
 	fs.StringVar(&cfg.NftTable, "nft-table", "wharf", "nftables table (family ip) wharf owns")
 	fs.Var((*stringList)(&cfg.InsecureRegistries), "insecure-registry", "registry (host[:port] or CIDR) to reach over plain HTTP or unverified TLS (repeatable; loopback always is)")
+	fs.StringVar(&cfg.RegistryCertsDir, "registry-certs-dir", remote.DefaultCertsDir, "per-registry CAs and client certificates, DIR/<host[:port]>/{*.crt,*.cert,*.key} (docker's certs.d)")
 	fs.Var(&hosts, "H", "socket(s) to listen on: unix:///path or tcp://addr:port (repeatable)")
 	fs.Var(&hosts, "host", "same as -H")
 	fs.BoolVar(&tlsOn, "tls", false, "serve TCP with TLS")

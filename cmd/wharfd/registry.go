@@ -29,9 +29,9 @@ import (
 
 const registryUsage = `usage: wharf registry COMMAND
 
-  serve     --addr :5000 --root DIR [--htpasswd FILE] [--tls-cert F --tls-key F] [--realm-host URL] [--allow-sparse]
+  serve     --addr :5000 --root DIR [--htpasswd FILE] [--tls-cert F --tls-key F] [--realm-host URL] [--allow-sparse] [--max-blob-size 64GiB]
   htpasswd  add FILE USER        (password from stdin, or prompted on a terminal)
-  gc        --root DIR [--dry-run]  (the server must be stopped)`
+  gc        --root DIR [--dry-run] [--stale-uploads 24h]  (the server must be stopped)`
 
 // registryMain is `wharfd registry serve|htpasswd|gc` (`wharf registry …`).
 func registryMain(args []string) int {
@@ -204,10 +204,9 @@ func registryGC(args []string, out io.Writer) error {
 		return err
 	}
 	defer unlock()
-	verb := "removed"
+	verb, dropVerb := "removed", "dropped"
 	if *dryRun {
-		verb = "would remove"
-		*stale = 0
+		verb, dropVerb = "would remove", "would drop"
 	}
 	res, err := st.GC(context.Background(), storage.GCOptions{
 		DryRun:       *dryRun,
@@ -215,13 +214,21 @@ func registryGC(args []string, out io.Writer) error {
 		Removed: func(d digest.Digest, size int64) {
 			fmt.Fprintf(out, "%s blob %s (%s)\n", verb, d, units.BytesSize(float64(size)))
 		},
+		StaleUpload: func(u storage.Upload) {
+			fmt.Fprintf(out, "%s stale upload %s to %s (%s, started %s)\n", dropVerb, u.ID, u.Repository,
+				units.BytesSize(float64(u.Offset)), u.Started.Format(time.RFC3339))
+		},
 	})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "%d blobs referenced, %d %s (%s)", res.Marked, res.Removed, verb, units.BytesSize(float64(res.RemovedBytes)))
 	if res.Uploads > 0 {
-		fmt.Fprintf(out, ", %d stale uploads dropped", res.Uploads)
+		dropped := "dropped"
+		if *dryRun {
+			dropped = "would be dropped"
+		}
+		fmt.Fprintf(out, ", %d stale uploads %s", res.Uploads, dropped)
 	}
 	fmt.Fprintln(out)
 	return nil

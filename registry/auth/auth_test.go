@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -16,6 +17,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
 )
 
 func TestHtpasswd(t *testing.T) {
@@ -161,6 +163,70 @@ func FuzzParseScope(f *testing.F) {
 		}
 		if ra.Type == "" || ra.Name == "" || len(ra.Actions) == 0 {
 			t.Fatalf("%q parsed to %+v", s, ra)
+		}
+	})
+}
+
+// fuzzAuthorizer has alice (password "secret", cheap bcrypt so fuzzing
+// stays fast) and a token issuer; tok is a valid token of alice's for
+// alice/app.
+func fuzzAuthorizer(f *testing.F) (a *Authorizer, tok string) {
+	f.Helper()
+	hash, err := bcrypt.GenerateFromPassword([]byte("secret"), bcrypt.MinCost)
+	require.NoError(f, err)
+	users, err := ParseHtpasswd([]byte("alice:" + string(hash) + "\n"))
+	require.NoError(f, err)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(f, err)
+	iss := NewTokenIssuer(key, "reg")
+	tok, _, err = iss.Issue("alice", []ResourceActions{{Type: "repository", Name: "alice/app", Actions: []string{ActionPull, ActionPush}}})
+	require.NoError(f, err)
+	return &Authorizer{Users: users, Tokens: iss}, tok
+}
+
+func FuzzTokenVerify(f *testing.F) {
+	a, tok := fuzzAuthorizer(f)
+	f.Add(tok)
+	f.Add(tok[:len(tok)-2])
+	f.Add("a.b.c")
+	f.Add("eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9.")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := a.Tokens.Verify(s)
+		if err != nil {
+			if !errdefs.IsUnauthorized(err) {
+				t.Fatalf("Verify(%q): %v is not Unauthenticated", s, err)
+			}
+			return
+		}
+		// Nothing but a token the issuer signed gets through.
+		if c.Subject != "alice" || !c.Grants("alice/app", ActionPush) || c.Grants("bob/app", ActionPull) {
+			t.Fatalf("Verify(%q) = %+v", s, c)
+		}
+	})
+}
+
+func FuzzAuthorize(f *testing.F) {
+	a, tok := fuzzAuthorizer(f)
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("alice:secret"))
+	for _, h := range []string{basic, "Bearer " + tok, "bearer  " + tok + " ", "Basic", "Basic !!!", "Bearer", "Digest x", "",
+		"Basic " + base64.StdEncoding.EncodeToString([]byte("alice:")), "Basic " + base64.StdEncoding.EncodeToString([]byte(":secret"))} {
+		f.Add(h, "alice/app")
+		f.Add(h, "bob/app")
+	}
+	f.Fuzz(func(t *testing.T, header, repo string) {
+		r := httptest.NewRequest("GET", "/v2/", nil)
+		r.Header.Set("Authorization", header)
+		user, err := a.Authorize(r, repo, ActionPull, ActionPush)
+		if err != nil {
+			if !errdefs.IsUnauthorized(err) && !errdefs.IsPermissionDenied(err) {
+				t.Fatalf("Authorize(%q): %v is neither Unauthenticated nor PermissionDenied", header, err)
+			}
+			_ = a.Challenge(r, repo, []string{ActionPull, ActionPush}, err)
+			return
+		}
+		if user != "alice" || !Allowed(user, repo, ActionPush) {
+			t.Fatalf("Authorize(%q, %q) let %q in", header, repo, user)
 		}
 	})
 }

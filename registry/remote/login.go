@@ -39,7 +39,11 @@ func (c *Client) Login(ctx context.Context, auth registry.AuthConfig) (registry.
 	if err != nil {
 		return registry.AuthResponse{}, fmt.Errorf("invalid registry %q: %v: %w", auth.ServerAddress, err, errdefs.ErrInvalidArgument)
 	}
-	rt, err := transport.NewWithContext(ctx, reg, authenticator(auth), c.transport(host), nil)
+	base, err := c.transport(host)
+	if err != nil {
+		return registry.AuthResponse{}, err
+	}
+	rt, err := transport.NewWithContext(ctx, reg, authenticator(auth), base, nil)
 	if err != nil {
 		return registry.AuthResponse{}, loginError(err)
 	}

@@ -2,6 +2,7 @@ package remote
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"runtime"
@@ -17,6 +18,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"wharf.io/wharf/image"
+	wplatform "wharf.io/wharf/registry/platform"
 )
 
 // PullResult is what a pull did.
@@ -46,12 +48,16 @@ func (c *Client) Pull(ctx context.Context, store *image.Store, ref reference.Nam
 	if _, isDigest := ref.(reference.Canonical); isDigest {
 		nref = repo.Digest(ident)
 	}
-	plat := v1.Platform{OS: "linux", Architecture: runtime.GOARCH}
+	want := wplatform.Host()
 	if platform != nil {
-		plat = v1.Platform{OS: platform.OS, Architecture: platform.Architecture, Variant: platform.Variant}
+		want = wplatform.Normalize(*platform)
 	}
-	opts := append(c.options(reference.Domain(ref), auth), ggcr.WithPlatform(plat))
-	puller, err := ggcr.NewPuller(opts...)
+	plat := v1.Platform{OS: want.OS, Architecture: want.Architecture, Variant: want.Variant}
+	opts, err := c.options(reference.Domain(ref), auth)
+	if err != nil {
+		return PullResult{}, err
+	}
+	puller, err := ggcr.NewPuller(append(opts, ggcr.WithPlatform(plat))...)
 	if err != nil {
 		return PullResult{}, err
 	}
@@ -83,11 +89,32 @@ func (c *Client) Pull(ctx context.Context, store *image.Store, ref reference.Nam
 	}
 	m, err := img.Manifest()
 	if err != nil {
+		if ctx.Err() == nil && translate(err) == err {
+			// The registry answered, with something that is not a manifest.
+			return PullResult{}, fmt.Errorf("%s: invalid manifest: %v: %w", ref, err, errdefs.ErrInvalidArgument)
+		}
 		return PullResult{}, pullError(ref, err)
 	}
 	rawConfig, err := img.RawConfigFile()
 	if err != nil {
 		return PullResult{}, pullError(ref, err)
+	}
+	// An image that is not an index says its platform only in its config:
+	// asked for another one, refuse before downloading anything, as docker
+	// does. (An index entry's platform was matched above.)
+	if platform != nil && !desc.MediaType.IsIndex() {
+		var cfg ocispec.Image
+		if err := json.Unmarshal(rawConfig, &cfg); err != nil {
+			return PullResult{}, fmt.Errorf("%s: image config: %v: %w", ref, err, errdefs.ErrInvalidArgument)
+		}
+		if cfg.OS == "" {
+			cfg.OS = "linux" // as docker assumes
+		}
+		// A config that names no architecture cannot be told apart.
+		if cfg.Architecture != "" && !wplatform.Match(want, cfg.Platform) {
+			return PullResult{}, fmt.Errorf("image with reference %s was found but does not match the specified platform: wanted %s, actual: %s: %w",
+				reference.FamiliarString(ref), wplatform.Format(want), wplatform.Format(wplatform.Normalize(cfg.Platform)), errdefs.ErrNotFound)
+		}
 	}
 	layers := make([]ocispec.Descriptor, len(m.Layers))
 	for i, l := range m.Layers {
@@ -140,8 +167,29 @@ type download struct {
 // fetchLayers downloads the missing blobs (maxDownloads at a time) and
 // unpacks the layers in order, each as soon as its blob is in.
 func (c *Client) fetchLayers(ctx context.Context, puller *ggcr.Puller, repo name.Repository, pull *image.Pull, layers []ocispec.Descriptor, p Progress) error {
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// The first failed download cancels the rest; it, not the
+	// cancellation it caused, is what the pull reports.
+	var failMu sync.Mutex
+	var failed error
+	fail := func(err error) {
+		failMu.Lock()
+		if failed == nil {
+			failed = err
+		}
+		failMu.Unlock()
+		cancel()
+	}
+	stopped := func() error {
+		failMu.Lock()
+		defer failMu.Unlock()
+		if failed != nil && parent.Err() == nil {
+			return failed
+		}
+		return ctx.Err()
+	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	sem := make(chan struct{}, maxDownloads)
@@ -176,7 +224,7 @@ func (c *Client) fetchLayers(ctx context.Context, puller *ggcr.Puller, repo name
 			defer func() { <-sem }()
 			d.err = c.fetchBlob(ctx, puller, repo, pull, l, p)
 			if d.err != nil {
-				cancel()
+				fail(d.err)
 			}
 		}()
 	}
@@ -218,17 +266,17 @@ func (c *Client) fetchLayers(ctx context.Context, puller *ggcr.Puller, repo name
 			select {
 			case <-d.done:
 			case <-ctx.Done():
-				return ctx.Err()
+				return stopped()
 			}
 			if d.err != nil {
-				return d.err
+				return stopped()
 			}
 		}
 		if staged[i] != nil {
 			select {
 			case <-staged[i]:
 			case <-ctx.Done():
-				return ctx.Err()
+				return stopped()
 			}
 		}
 		if !existed[i] {
@@ -274,7 +322,11 @@ func (c *Client) Tags(ctx context.Context, ref reference.Named, auth registry.Au
 	if err != nil {
 		return nil, err
 	}
-	puller, err := ggcr.NewPuller(c.options(reference.Domain(ref), auth)...)
+	opts, err := c.options(reference.Domain(ref), auth)
+	if err != nil {
+		return nil, err
+	}
+	puller, err := ggcr.NewPuller(opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -47,11 +47,15 @@ func (c *Client) Push(ctx context.Context, store *image.Store, ref reference.Nam
 		return PushResult{}, err
 	}
 	host := reference.Domain(ref)
-	puller, err := ggcr.NewPuller(c.options(host, auth)...)
+	opts, err := c.options(host, auth)
 	if err != nil {
 		return PushResult{}, err
 	}
-	pusher, err := ggcr.NewPusher(c.options(host, auth)...)
+	puller, err := ggcr.NewPuller(opts...)
+	if err != nil {
+		return PushResult{}, err
+	}
+	pusher, err := ggcr.NewPusher(opts...)
 	if err != nil {
 		return PushResult{}, err
 	}

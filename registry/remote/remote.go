@@ -32,6 +32,7 @@ const (
 type Client struct {
 	insecure  []string // host[:port] names and CIDRs allowed over plain HTTP
 	userAgent string
+	certsDir  string // per-registry CAs and client certificates (WithCertsDir)
 }
 
 // New returns a client. Loopback registries may always be reached over
@@ -71,7 +72,8 @@ var (
 	secureTransport, insecureTrpt *http.Transport
 )
 
-func (c *Client) transport(host string) http.RoundTripper {
+// baseTransport is the transport every registry connection starts from.
+func baseTransport() *http.Transport {
 	transportsOnce.Do(func() {
 		base := &http.Transport{
 			Proxy:                 http.ProxyFromEnvironment,
@@ -91,10 +93,23 @@ func (c *Client) transport(host string) http.RoundTripper {
 		insecureTrpt = base.Clone()
 		insecureTrpt.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // --insecure-registry asks for it
 	})
-	if c.isInsecure(host) {
-		return insecureTrpt
-	}
 	return secureTransport
+}
+
+// transport is how to reach registry host: with the CAs and client
+// certificates of its certs.d directory when it has one, without
+// verifying TLS when it is insecure.
+func (c *Client) transport(host string) (http.RoundTripper, error) {
+	baseTransport()
+	insecure := c.isInsecure(host)
+	t, err := c.certsTransport(host, insecure)
+	if err != nil || t != nil {
+		return t, err
+	}
+	if insecure {
+		return insecureTrpt, nil
+	}
+	return secureTransport, nil
 }
 
 // repository converts a normalised reference into go-containerregistry's
@@ -112,16 +127,20 @@ func (c *Client) repository(ref reference.Named) (name.Repository, error) {
 }
 
 // options are the go-containerregistry options of one operation.
-func (c *Client) options(host string, auth registry.AuthConfig) []ggcr.Option {
+func (c *Client) options(host string, auth registry.AuthConfig) ([]ggcr.Option, error) {
+	t, err := c.transport(host)
+	if err != nil {
+		return nil, err
+	}
 	opts := []ggcr.Option{
 		ggcr.WithAuth(authenticator(auth)),
-		ggcr.WithTransport(c.transport(host)),
+		ggcr.WithTransport(t),
 		ggcr.WithJobs(maxUploads),
 	}
 	if c.userAgent != "" {
 		opts = append(opts, ggcr.WithUserAgent(c.userAgent))
 	}
-	return opts
+	return opts, nil
 }
 
 // authenticator turns the credentials the client sent in X-Registry-Auth

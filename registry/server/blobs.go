@@ -73,10 +73,10 @@ func (h *Handler) uploads(w http.ResponseWriter, r *http.Request, name, id, user
 		if e != nil {
 			return e
 		}
-		u, err := h.st.AppendUpload(name, id, start, size, h.limitBody(w, r))
+		u, err := h.st.AppendUpload(name, id, start, size, h.opts.MaxBlobSize, h.limitBody(w, r))
 		if err != nil {
 			e := fromStore(err, errBlobUploadUnknown)
-			if e.status == http.StatusRequestedRangeNotSatisfiable {
+			if e.status == http.StatusRequestedRangeNotSatisfiable || e.status == http.StatusRequestEntityTooLarge {
 				// Tell the client where to resume.
 				if cur, err := h.st.Upload(name, id); err == nil {
 					uploadHeaders(hdr, name, id, cur.Offset)
@@ -97,7 +97,7 @@ func (h *Handler) uploads(w http.ResponseWriter, r *http.Request, name, id, user
 		if e != nil {
 			return e
 		}
-		if err := h.st.FinishUpload(name, id, start, size, h.limitBody(w, r), d); err != nil {
+		if err := h.st.FinishUpload(name, id, start, size, h.opts.MaxBlobSize, h.limitBody(w, r), d); err != nil {
 			return fromStore(err, errBlobUploadUnknown)
 		}
 		return created(w, name, d.String())

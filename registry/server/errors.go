@@ -50,7 +50,7 @@ func errNotFound() *apiError              { return newError(404, "NOT_FOUND", "n
 func fromStore(err error, notFound func(string) *apiError) *apiError {
 	var mbe *http.MaxBytesError
 	switch {
-	case errors.As(err, &mbe):
+	case errors.As(err, &mbe), errors.Is(err, storage.ErrTooLarge):
 		return errSizeInvalid(http.StatusRequestEntityTooLarge, err.Error())
 	case errors.Is(err, storage.ErrDigestMismatch):
 		return errDigestInvalid(err.Error())

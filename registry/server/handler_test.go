@@ -126,6 +126,37 @@ func TestChunkedUploadStrictOffsets(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, r.StatusCode)
 }
 
+func TestChunkedUploadMaxBlobSize(t *testing.T) {
+	srv, st := newTestServer(t, Options{MaxBlobSize: 1000})
+	blob := strings.Repeat("x", 1600)
+	d := digest.FromString(blob)
+	r := do(t, "POST", srv.URL+"/v2/a/b/blobs/uploads/", nil)
+	require.Equal(t, http.StatusAccepted, r.StatusCode)
+	loc := srv.URL + r.Header.Get("Location")
+
+	r = do(t, "PATCH", loc, []byte(blob[:800]), "Content-Range", "0-799")
+	require.Equal(t, http.StatusAccepted, r.StatusCode, string(r.body))
+	r = do(t, "PATCH", loc, []byte(blob[800:]), "Content-Range", "800-1599")
+	assert.Equal(t, http.StatusRequestEntityTooLarge, r.StatusCode, "the second chunk crosses the limit")
+	assert.Equal(t, "SIZE_INVALID", errCode(r))
+	assert.Equal(t, "0-799", r.Header.Get("Range"), "the upload is unchanged")
+	r = do(t, "PATCH", loc, []byte(blob[800:])) // streamed, no Content-Range
+	assert.Equal(t, http.StatusRequestEntityTooLarge, r.StatusCode)
+	r = do(t, "PUT", loc+"?digest="+d.String(), []byte(blob[800:]))
+	assert.Equal(t, http.StatusRequestEntityTooLarge, r.StatusCode, "nor may the closing PUT carry it")
+	r = do(t, "GET", loc, nil)
+	assert.Equal(t, http.StatusNoContent, r.StatusCode)
+	assert.Equal(t, "0-799", r.Header.Get("Range"))
+	r = do(t, "HEAD", srv.URL+"/v2/a/b/blobs/"+d.String(), nil)
+	assert.Equal(t, http.StatusNotFound, r.StatusCode)
+	assert.False(t, st.HasBlob(d))
+
+	// Up to the limit is fine.
+	ok := blob[:1000]
+	r = do(t, "PUT", loc+"?digest="+digest.FromString(ok).String(), []byte(ok[800:]), "Content-Range", "800-999")
+	require.Equal(t, http.StatusCreated, r.StatusCode, string(r.body))
+}
+
 func TestMount(t *testing.T) {
 	srv, _ := newTestServer(t, Options{})
 	b := pushBlob(t, srv.URL, "src", "layer")

@@ -3,18 +3,30 @@
 package e2e
 
 import (
+	"archive/tar"
 	"bufio"
 	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -41,7 +53,14 @@ type registryProc struct {
 // port with extra flags; it is killed when the test ends.
 func startWharfRegistry(t *testing.T, root string, extra ...string) *registryProc {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	return startWharfRegistryOn(t, "127.0.0.1", root, extra...)
+}
+
+// startWharfRegistryOn is startWharfRegistry on a free port of local
+// address ip.
+func startWharfRegistryOn(t *testing.T, ip, root string, extra ...string) *registryProc {
+	t.Helper()
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	require.NoError(t, err)
 	addr := l.Addr().String()
 	l.Close()
@@ -302,14 +321,22 @@ func TestRegistryGC(t *testing.T) {
 	resp, _ := regDo(t, "DELETE", reg.url("/v2/alice/app/manifests/"+gone.String()), "", nil)
 	require.Equal(t, http.StatusAccepted, resp.StatusCode)
 
+	// An upload begun and never finished: stale once older than --stale-uploads.
+	resp, _ = regDo(t, "POST", reg.url("/v2/alice/app/blobs/uploads/"), "", nil)
+	require.Equal(t, http.StatusAccepted, resp.StatusCode)
+	upload := resp.Header.Get("Docker-Upload-UUID")
+	require.NotEmpty(t, upload)
+
 	wharfBin := filepath.Join(env.bin, "wharf")
 	_, errOut, code := runCLI(t, nil, wharfBin, "registry", "gc", "--root", root)
 	assert.NotEqual(t, 0, code, "gc must refuse while the server holds the root")
 	assert.Contains(t, errOut, "in use")
 
 	reg.kill()
-	out, errOut, code := runCLI(t, nil, wharfBin, "registry", "gc", "--root", root, "--dry-run")
+	out, errOut, code := runCLI(t, nil, wharfBin, "registry", "gc", "--root", root, "--dry-run", "--stale-uploads", "1ns")
 	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "would drop stale upload "+upload, "a dry run lists the stale uploads too")
+	assert.Contains(t, out, "1 stale uploads would be dropped")
 	for _, d := range []digest.Digest{orphan, deleted, gone} {
 		assert.Contains(t, out, "would remove blob "+d.String())
 	}
@@ -319,12 +346,16 @@ func TestRegistryGC(t *testing.T) {
 	reg.start()
 	resp, _ = regDo(t, "HEAD", reg.url("/v2/alice/app/blobs/"+orphan.String()), "", nil)
 	assert.Equal(t, http.StatusOK, resp.StatusCode, "a dry run removes nothing")
+
+	resp, _ = regDo(t, "GET", reg.url("/v2/alice/app/blobs/uploads/"+upload), "", nil)
+	assert.Equal(t, http.StatusNoContent, resp.StatusCode, "and keeps the upload")
 	reg.kill()
 
-	out, errOut, code = runCLI(t, nil, wharfBin, "registry", "gc", "--root", root)
+	out, errOut, code = runCLI(t, nil, wharfBin, "registry", "gc", "--root", root, "--stale-uploads", "1ns")
 	require.Equal(t, 0, code, errOut)
 	assert.Contains(t, out, "removed blob "+orphan.String())
 	assert.Contains(t, out, "3 removed")
+	assert.Contains(t, out, "dropped stale upload "+upload)
 
 	reg.start()
 	resp, b := regDo(t, "GET", reg.url("/v2/alice/app/manifests/v1"), "", nil)
@@ -449,7 +480,9 @@ func TestRegistryTutorialFlow(t *testing.T) {
 	require.Equal(t, 0, code, errOut)
 	reg := startWharfRegistry(t, filepath.Join(dir, "data"), "--htpasswd", ht).addr
 	ref := reg + "/alice/get-started:part2"
-	t.Cleanup(func() { wharf(t, "rmi", "-f", ref) })
+	// An image of its own (busybox plus a unique file), so that once it is
+	// removed, run really downloads its layer from wharf's registry.
+	importUnique(t, ref, "part2 "+t.Name()+" "+reg)
 
 	_, errOut, code = wharfIn(t, strings.NewReader("nope\n"), "login", "-u", "alice", "--password-stdin", reg)
 	assert.NotEqual(t, 0, code)
@@ -459,14 +492,19 @@ func TestRegistryTutorialFlow(t *testing.T) {
 	assert.Contains(t, out, "Login Succeeded")
 	t.Cleanup(func() { wharf(t, "logout", reg) })
 
-	mustWharf(t, "tag", busybox, ref)
-	assert.Contains(t, mustWharf(t, "push", ref), "part2: digest: sha256:")
+	out = mustWharf(t, "push", ref)
+	assert.Contains(t, out, "part2: digest: sha256:")
+	assert.Contains(t, out, "Pushed")
 	assert.Contains(t, mustWharf(t, "push", ref), "Layer already exists")
 	mustWharf(t, "rmi", ref)
-	out, errOut, code = wharf(t, "run", "--rm", ref, "echo", "pulled from wharf's registry")
+	_, _, code = wharf(t, "image", "inspect", ref)
+	require.NotEqual(t, 0, code, "the image is gone before run pulls it")
+	out, errOut, code = wharf(t, "run", "--rm", ref, "cat", "/unique.txt")
 	require.Equal(t, 0, code, errOut)
-	assert.Contains(t, out, "pulled from wharf's registry")
+	assert.Contains(t, out, "part2 "+t.Name())
 	assert.Contains(t, errOut, "Unable to find image")
+	assert.Contains(t, errOut, "Pull complete", "the layer was downloaded from wharf's registry")
+	assert.NotContains(t, errOut, "Already exists")
 
 	other := reg + "/bob/get-started:part2"
 	mustWharf(t, "tag", busybox, other)
@@ -474,4 +512,268 @@ func TestRegistryTutorialFlow(t *testing.T) {
 	_, errOut, code = wharf(t, "push", other)
 	assert.NotEqual(t, 0, code)
 	assert.Contains(t, errOut, "denied", "alice may push only below alice/")
+}
+
+// TestRegistryMaxBlobSize: --max-blob-size bounds a whole upload, however
+// it is cut into chunks; a refused chunk leaves the upload as it was and no
+// blob appears.
+func TestRegistryMaxBlobSize(t *testing.T) {
+	begin(t)
+	reg := startWharfRegistry(t, filepath.Join(t.TempDir(), "data"), "--max-blob-size", "1KiB")
+	blob := bytes.Repeat([]byte("m"), 1600)
+	d := digest.FromBytes(blob)
+
+	resp, b := regDo(t, "POST", reg.url("/v2/alice/app/blobs/uploads/?digest="+d.String()), "", blob)
+	assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, "a monolithic upload: %s", b)
+
+	resp, _ = regDo(t, "POST", reg.url("/v2/alice/app/blobs/uploads/"), "", nil)
+	require.Equal(t, http.StatusAccepted, resp.StatusCode)
+	loc := reg.url(resp.Header.Get("Location"))
+	resp, b = regDo(t, "PATCH", loc, "", blob[:800], "Content-Range", "0-799")
+	require.Equal(t, http.StatusAccepted, resp.StatusCode, string(b))
+	resp, b = regDo(t, "PATCH", loc, "", blob[800:], "Content-Range", "800-1599")
+	assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, "the second chunk crosses the limit")
+	assert.Contains(t, string(b), `"code":"SIZE_INVALID"`)
+	resp, b = regDo(t, "PUT", loc+"?digest="+d.String(), "", blob[800:])
+	assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, "so does a closing PUT carrying it: %s", b)
+	resp, _ = regDo(t, "GET", loc, "", nil)
+	require.Equal(t, http.StatusNoContent, resp.StatusCode)
+	assert.Equal(t, "0-799", resp.Header.Get("Range"), "the upload is unchanged")
+	resp, _ = regDo(t, "HEAD", reg.url("/v2/alice/app/blobs/"+d.String()), "", nil)
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+	blobs, _ := filepath.Glob(filepath.Join(reg.root, "blobs", "*", "*", "*"))
+	assert.Empty(t, blobs)
+}
+
+// selfSignedCert writes a self-signed certificate for ips (cert.pem,
+// key.pem in dir) and returns their paths and the certificate in PEM.
+func selfSignedCert(t *testing.T, dir string, ips ...net.IP) (certFile, keyFile string, certPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(now.UnixNano()), Subject: pkix.Name{CommonName: "wharf e2e registry"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true, IsCA: true, IPAddresses: ips,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	require.NoError(t, err)
+	require.NoError(t, os.MkdirAll(dir, 0o700))
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	certPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	require.NoError(t, os.WriteFile(certFile, certPEM, 0o600))
+	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600))
+	return certFile, keyFile, certPEM
+}
+
+// TestRegistryTLS: `registry serve --tls-cert --tls-key` answers HTTPS,
+// refuses plain HTTP clearly, and wharf pushes to and pulls from it
+// (loopback: the daemon does not verify, as docker does not); a
+// certificate without its key is refused at start.
+func TestRegistryTLS(t *testing.T) {
+	begin(t)
+	dir := t.TempDir()
+	cert, key, certPEM := selfSignedCert(t, filepath.Join(dir, "tls"), net.ParseIP("127.0.0.1"))
+	reg := startWharfRegistry(t, filepath.Join(dir, "data"), "--tls-cert", cert, "--tls-key", key)
+
+	pool := x509.NewCertPool()
+	require.True(t, pool.AppendCertsFromPEM(certPEM))
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := hc.Get("https://" + reg.addr + "/v2/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "registry/2.0", resp.Header.Get("Docker-Distribution-API-Version"))
+	assert.NotNil(t, resp.TLS)
+
+	resp, b := regDo(t, "GET", "http://"+reg.addr+"/v2/", "", nil)
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "plain HTTP to the TLS port")
+	assert.Contains(t, string(b), "HTTP request to an HTTPS server")
+
+	ref := reg.addr + "/alice/tls:1"
+	importUnique(t, ref, "over TLS "+reg.addr)
+	assert.Contains(t, mustWharf(t, "push", ref), "1: digest: sha256:")
+	mustWharf(t, "rmi", ref)
+	out := mustWharf(t, "pull", ref)
+	assert.Contains(t, out, "Pull complete")
+	assert.Equal(t, "over TLS "+reg.addr, mustWharf(t, "run", "--rm", ref, "cat", "/unique.txt"))
+
+	wharfBin := filepath.Join(env.bin, "wharf")
+	_, errOut, code := runCLI(t, nil, wharfBin, "registry", "serve", "--addr", "127.0.0.1:0", "--root", filepath.Join(dir, "x"), "--tls-cert", cert)
+	assert.NotEqual(t, 0, code, "a certificate without its key")
+	assert.Contains(t, errOut, "--tls-cert and --tls-key go together")
+	_, errOut, code = runCLI(t, nil, wharfBin, "registry", "serve", "--addr", "127.0.0.1:0", "--root", filepath.Join(dir, "x"), "--tls-key", key)
+	assert.NotEqual(t, 0, code, "a key without its certificate")
+	assert.Contains(t, errOut, "--tls-cert and --tls-key go together")
+}
+
+// localTestAddress adds a TEST-NET-1 address (192.0.2.0/24, never routed)
+// on a veth pair of the test's own (this kernel has no dummy links),
+// removed when the test ends: a non-loopback registry address that
+// traffic never leaves the host for.
+func localTestAddress(t *testing.T) string {
+	t.Helper()
+	link := fmt.Sprintf("wrt%d", os.Getpid()%100000)
+	ip := fmt.Sprintf("192.0.2.%d", 2+os.Getpid()%250)
+	ipCmd := func(args ...string) {
+		t.Helper()
+		out, err := exec.Command("ip", args...).CombinedOutput()
+		require.NoError(t, err, "ip %s: %s", strings.Join(args, " "), out)
+	}
+	ipCmd("link", "add", link, "type", "veth", "peer", "name", link+"p")
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "delete", link).Run() })
+	ipCmd("addr", "add", ip+"/32", "dev", link)
+	ipCmd("link", "set", link+"p", "up")
+	ipCmd("link", "set", link, "up")
+	eventually(t, func() bool {
+		l, err := net.Listen("tcp", ip+":0")
+		if err == nil {
+			l.Close()
+		}
+		return err == nil
+	}, 10*time.Second, "address %s never became usable", ip)
+	return ip
+}
+
+// privateDaemon is a second wharfd of the test's own (root, exec-root,
+// bridge, nft table), with extra flags; wharf talks to it through run.
+type privateDaemon struct {
+	t    *testing.T
+	sock string
+}
+
+func startPrivateDaemon(t *testing.T, dir string, extra ...string) *privateDaemon {
+	t.Helper()
+	bridge, table := fmt.Sprintf("wrg%d", os.Getpid()%100000), fmt.Sprintf("wharf_e2e_reg_%d", os.Getpid())
+	t.Cleanup(func() {
+		_ = exec.Command("ip", "link", "delete", bridge).Run()
+		_ = exec.Command("nft", "delete", "table", "ip", table).Run()
+	})
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	sock := filepath.Join(dir, "run", "wharf.sock")
+	logPath := filepath.Join(dir, "wharfd.log")
+	logf, err := os.Create(logPath)
+	require.NoError(t, err)
+	defer logf.Close()
+	args := append([]string{"--root", filepath.Join(dir, "root"), "--exec-root", filepath.Join(dir, "run"),
+		"--cgroup-parent", env.cgroupParent, "--bridge", bridge, "--nft-table", table, "-H", "unix://" + sock}, extra...)
+	d := exec.Command(filepath.Join(env.bin, "wharfd"), args...)
+	d.Stdout, d.Stderr = logf, logf
+	d.Env = append(os.Environ(), "PATH="+env.bin+":"+os.Getenv("PATH"))
+	require.NoError(t, d.Start())
+	done := make(chan struct{})
+	go func() { _ = d.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = d.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = d.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			t.Logf("private daemon log:\n%s", b)
+		}
+	})
+	p := &privateDaemon{t: t, sock: sock}
+	eventually(t, func() bool {
+		select {
+		case <-done:
+			b, _ := os.ReadFile(logPath)
+			t.Fatalf("the private daemon exited: %v\n%s", d.ProcessState, b)
+		default:
+		}
+		_, _, code := p.run(nil, "version")
+		return code == 0
+	}, daemonDeadline, "the private daemon never answered on %s", sock)
+	return p
+}
+
+// run runs wharf against the private daemon.
+func (p *privateDaemon) run(stdin io.Reader, args ...string) (stdout, stderr string, code int) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(env.bin, "wharf"), args...)
+	cmd.Env = append(env.clientEnv(), "WHARF_HOST=unix://"+p.sock, "DOCKER_HOST=unix://"+p.sock)
+	cmd.Stdin = stdin
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	default:
+		code = -1
+	}
+	p.t.Logf("+ wharf (private daemon) %s → exit %d\n%s%s", quoteArgs(args), code, indent("out", o.String()), indent("err", e.String()))
+	return o.String(), e.String(), code
+}
+
+// TestRegistryInsecureAndCertsDir: a registry on a non-loopback address is
+// reached over verified TLS only, unless --insecure-registry names it (plain
+// HTTP allowed) or --registry-certs-dir holds its CA (docker's
+// /etc/docker/certs.d/<host:port>/ca.crt).
+func TestRegistryInsecureAndCertsDir(t *testing.T) {
+	begin(t)
+	dir := t.TempDir()
+	ip := localTestAddress(t)
+	plain := startWharfRegistryOn(t, ip, filepath.Join(dir, "plain"))
+	cert, key, certPEM := selfSignedCert(t, filepath.Join(dir, "tls"), net.ParseIP(ip))
+	secure := startWharfRegistryOn(t, ip, filepath.Join(dir, "secure"), "--tls-cert", cert, "--tls-key", key)
+	otherCert, otherKey, _ := selfSignedCert(t, filepath.Join(dir, "tls-other"), net.ParseIP(ip))
+	untrusted := startWharfRegistryOn(t, ip, filepath.Join(dir, "untrusted"), "--tls-cert", otherCert, "--tls-key", otherKey)
+
+	// The suite's daemon has neither flag: both are refused.
+	for _, reg := range []string{plain.addr, secure.addr} {
+		ref := reg + "/alice/app:1"
+		mustWharf(t, "tag", busybox, ref)
+		t.Cleanup(func() { wharf(t, "rmi", ref) })
+		_, errOut, code := wharf(t, "push", ref)
+		assert.NotEqual(t, 0, code, "push to %s without --insecure-registry", reg)
+		assert.True(t, strings.Contains(errOut, "server gave HTTP response to HTTPS client") ||
+			strings.Contains(errOut, "certificate signed by unknown authority"), errOut)
+	}
+
+	certsDir := filepath.Join(dir, "certs.d")
+	require.NoError(t, os.MkdirAll(filepath.Join(certsDir, secure.addr), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(certsDir, secure.addr, "ca.crt"), certPEM, 0o644))
+	d := startPrivateDaemon(t, filepath.Join(dir, "daemon"), "--insecure-registry", plain.addr, "--registry-certs-dir", certsDir)
+	var tarball bytes.Buffer
+	tw := tar.NewWriter(&tarball)
+	content := "insecure and certs.d " + ip
+	require.NoError(t, tw.WriteHeader(&tar.Header{Name: "unique.txt", Mode: 0o644, Size: int64(len(content)), Typeflag: tar.TypeReg}))
+	_, err := tw.Write([]byte(content))
+	require.NoError(t, err)
+	require.NoError(t, tw.Close())
+	_, errOut, code := d.run(&tarball, "import", "-", "app:1")
+	require.Equal(t, 0, code, errOut)
+
+	for _, reg := range []string{plain.addr, secure.addr} {
+		ref := reg + "/alice/app:2"
+		_, errOut, code := d.run(nil, "tag", "app:1", ref)
+		require.Equal(t, 0, code, errOut)
+		out, errOut, code := d.run(nil, "push", ref)
+		require.Equal(t, 0, code, "push to %s: %s", reg, errOut)
+		assert.Contains(t, out, "2: digest: sha256:")
+		_, errOut, code = d.run(nil, "rmi", ref)
+		require.Equal(t, 0, code, errOut)
+		out, errOut, code = d.run(nil, "pull", ref)
+		require.Equal(t, 0, code, "pull from %s: %s", reg, errOut)
+		assert.Contains(t, out, "Already exists", "the layers are still there under app:1")
+	}
+	// The CA in certs.d is for one registry only: verification is on.
+	ref := untrusted.addr + "/alice/app:3"
+	_, errOut, code = d.run(nil, "tag", "app:1", ref)
+	require.Equal(t, 0, code, errOut)
+	_, errOut, code = d.run(nil, "push", ref)
+	assert.NotEqual(t, 0, code, "push to a registry whose certificate nothing vouches for")
+	assert.Contains(t, errOut, "certificate")
 }

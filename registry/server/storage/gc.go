@@ -15,13 +15,15 @@ type GCOptions struct {
 	StaleUploads time.Duration
 	// Removed is told each blob collected (or that would be, on a dry run).
 	Removed func(d digest.Digest, size int64)
+	// StaleUpload is told each stale upload dropped (or that would be).
+	StaleUpload func(u Upload)
 }
 
 // GCResult sums a collection up.
 type GCResult struct {
 	Marked, Removed int
 	RemovedBytes    int64
-	Uploads         int // stale uploads dropped
+	Uploads         int // stale uploads dropped (or that would be)
 }
 
 // GC removes the blobs no manifest of any repository reaches: it marks
@@ -96,22 +98,24 @@ func (s *Store) GC(ctx context.Context, opts GCOptions) (GCResult, error) {
 		}
 		return s.DeleteBlob(d)
 	})
-	if err != nil || opts.DryRun {
+	if err != nil {
 		return res, err
 	}
-	// Links to swept blobs would claim content the store no longer has.
-	gone := map[digest.Digest]bool{}
-	for _, d := range doomed {
-		gone[d] = true
-	}
-	for _, repo := range repos {
-		links, err := s.BlobLinks(repo)
-		if err != nil {
-			return res, err
+	if !opts.DryRun {
+		// Links to swept blobs would claim content the store no longer has.
+		gone := map[digest.Digest]bool{}
+		for _, d := range doomed {
+			gone[d] = true
 		}
-		for _, d := range links {
-			if gone[d] {
-				s.UnlinkBlob(repo, d)
+		for _, repo := range repos {
+			links, err := s.BlobLinks(repo)
+			if err != nil {
+				return res, err
+			}
+			for _, d := range links {
+				if gone[d] {
+					s.UnlinkBlob(repo, d)
+				}
 			}
 		}
 	}
@@ -121,10 +125,15 @@ func (s *Store) GC(ctx context.Context, opts GCOptions) (GCResult, error) {
 			return res, err
 		}
 		for _, u := range ups {
-			if time.Since(u.Started) > opts.StaleUploads {
-				if s.CancelUpload(u.Repository, u.ID) == nil {
-					res.Uploads++
-				}
+			if time.Since(u.Started) <= opts.StaleUploads {
+				continue
+			}
+			if !opts.DryRun && s.CancelUpload(u.Repository, u.ID) != nil {
+				continue
+			}
+			res.Uploads++
+			if opts.StaleUpload != nil {
+				opts.StaleUpload(u)
 			}
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/containerd/errdefs"
 	digest "github.com/opencontainers/go-digest"
@@ -50,26 +51,26 @@ func TestUploadStrictOffsets(t *testing.T) {
 	_, err = s.Upload("a/b", "../../etc")
 	assert.True(t, errdefs.IsNotFound(err))
 
-	u, err = s.AppendUpload("a/b", u.ID, 0, 6, strings.NewReader("hello "))
+	u, err = s.AppendUpload("a/b", u.ID, 0, 6, 0, strings.NewReader("hello "))
 	require.NoError(t, err)
 	assert.EqualValues(t, 6, u.Offset)
-	_, err = s.AppendUpload("a/b", u.ID, 3, 5, strings.NewReader("world"))
+	_, err = s.AppendUpload("a/b", u.ID, 3, 5, 0, strings.NewReader("world"))
 	assert.ErrorIs(t, err, ErrOutOfOrder)
-	_, err = s.AppendUpload("a/b", u.ID, 6, 10, strings.NewReader("short"))
+	_, err = s.AppendUpload("a/b", u.ID, 6, 10, 0, strings.NewReader("short"))
 	assert.ErrorIs(t, err, ErrOutOfOrder, "a chunk shorter than announced is dropped whole")
 	u, err = s.Upload("a/b", u.ID)
 	require.NoError(t, err)
 	assert.EqualValues(t, 6, u.Offset)
 
 	want := digest.FromString("hello world")
-	err = s.FinishUpload("a/b", u.ID, -1, -1, strings.NewReader("worlD"), want)
+	err = s.FinishUpload("a/b", u.ID, -1, -1, 0, strings.NewReader("worlD"), want)
 	require.ErrorIs(t, err, ErrDigestMismatch)
 	assert.False(t, s.HasBlob(want))
 	u, err = s.Upload("a/b", u.ID)
 	require.NoError(t, err)
 	assert.EqualValues(t, 6, u.Offset, "a failed finish keeps the upload as it was")
 
-	require.NoError(t, s.FinishUpload("a/b", u.ID, 6, 5, strings.NewReader("world"), want))
+	require.NoError(t, s.FinishUpload("a/b", u.ID, 6, 5, 0, strings.NewReader("world"), want))
 	assert.True(t, s.HasBlobLink("a/b", want))
 	_, err = s.Upload("a/b", u.ID)
 	assert.True(t, errdefs.IsNotFound(err), "a finished upload is gone")
@@ -77,14 +78,33 @@ func TestUploadStrictOffsets(t *testing.T) {
 	// sha512 is verified by reading the data back.
 	u, err = s.StartUpload("a/b")
 	require.NoError(t, err)
-	_, err = s.AppendUpload("a/b", u.ID, -1, -1, strings.NewReader("abc"))
+	_, err = s.AppendUpload("a/b", u.ID, -1, -1, 0, strings.NewReader("abc"))
 	require.NoError(t, err)
-	require.NoError(t, s.FinishUpload("a/b", u.ID, -1, -1, strings.NewReader(""), digest.SHA512.FromString("abc")))
+	require.NoError(t, s.FinishUpload("a/b", u.ID, -1, -1, 0, strings.NewReader(""), digest.SHA512.FromString("abc")))
 
 	u, err = s.StartUpload("a/b")
 	require.NoError(t, err)
 	require.NoError(t, s.CancelUpload("a/b", u.ID))
 	assert.True(t, errdefs.IsNotFound(s.CancelUpload("a/b", u.ID)))
+}
+
+func TestUploadLimit(t *testing.T) {
+	s := newStore(t)
+	u, err := s.StartUpload("a/b")
+	require.NoError(t, err)
+	u, err = s.AppendUpload("a/b", u.ID, -1, -1, 8, strings.NewReader("12345"))
+	require.NoError(t, err)
+	_, err = s.AppendUpload("a/b", u.ID, 5, 4, 8, strings.NewReader("6789"))
+	assert.ErrorIs(t, err, ErrTooLarge, "an announced chunk past the limit")
+	_, err = s.AppendUpload("a/b", u.ID, -1, -1, 8, strings.NewReader("6789"))
+	assert.ErrorIs(t, err, ErrTooLarge, "a streamed chunk past the limit")
+	err = s.FinishUpload("a/b", u.ID, -1, -1, 8, strings.NewReader("6789"), digest.FromString("123456789"))
+	assert.ErrorIs(t, err, ErrTooLarge, "a last chunk past the limit")
+	u, err = s.Upload("a/b", u.ID)
+	require.NoError(t, err)
+	assert.EqualValues(t, 5, u.Offset, "refused chunks leave the upload as it was")
+	require.NoError(t, s.FinishUpload("a/b", u.ID, 5, 3, 8, strings.NewReader("678"), digest.FromString("12345678")))
+	assert.True(t, s.HasBlob(digest.FromString("12345678")), "exactly the limit is allowed")
 }
 
 func pushManifest(t *testing.T, s *Store, repo string, v any) digest.Digest {
@@ -171,6 +191,35 @@ func TestGC(t *testing.T) {
 	}
 }
 
+func TestGCStaleUploads(t *testing.T) {
+	s := newStore(t)
+	old, err := s.StartUpload("a/app")
+	require.NoError(t, err)
+	old.Started = time.Now().Add(-48 * time.Hour)
+	require.NoError(t, s.saveUpload(old))
+	fresh, err := s.StartUpload("a/app")
+	require.NoError(t, err)
+
+	var listed []string
+	opts := GCOptions{DryRun: true, StaleUploads: 24 * time.Hour, StaleUpload: func(u Upload) { listed = append(listed, u.ID) }}
+	res, err := s.GC(context.Background(), opts)
+	require.NoError(t, err)
+	assert.Equal(t, []string{old.ID}, listed, "a dry run lists the stale upload")
+	assert.Equal(t, 1, res.Uploads)
+	_, err = s.Upload("a/app", old.ID)
+	require.NoError(t, err, "and keeps it")
+
+	listed, opts.DryRun = nil, false
+	res, err = s.GC(context.Background(), opts)
+	require.NoError(t, err)
+	assert.Equal(t, []string{old.ID}, listed)
+	assert.Equal(t, 1, res.Uploads)
+	_, err = s.Upload("a/app", old.ID)
+	assert.True(t, errdefs.IsNotFound(err))
+	_, err = s.Upload("a/app", fresh.ID)
+	assert.NoError(t, err, "a fresh upload stays")
+}
+
 func TestLockExcludesSecondHolder(t *testing.T) {
 	s := newStore(t)
 	unlock, err := s.Lock()
@@ -231,6 +280,29 @@ func FuzzParseManifest(f *testing.F) {
 		}
 		if !IsIndex(got) && m.Config == nil {
 			t.Fatalf("accepted an image manifest without config")
+		}
+	})
+}
+
+func FuzzParseDigest(f *testing.F) {
+	for _, s := range []string{digest.FromString("x").String(), digest.SHA512.FromString("x").String(), "sha256:..%2f..%2fx",
+		"sha256:../../etc/passwd", "md5:d41d8cd98f00b204e9800998ecf8427e", "sha256:", "sha256:ABC", "sha384:" + strings.Repeat("0", 96)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := ParseDigest(s)
+		if err != nil {
+			if !errdefs.IsInvalidArgument(err) {
+				t.Fatalf("ParseDigest(%q): %v is not InvalidArgument", s, err)
+			}
+			return
+		}
+		if d.String() != s || d.Validate() != nil {
+			t.Fatalf("ParseDigest(%q) = %q", s, d)
+		}
+		// The digest names a file in the store: it must stay a plain name.
+		if strings.ContainsAny(d.Encoded(), "/\\.") || strings.ContainsAny(d.Algorithm().String(), "/\\.") {
+			t.Fatalf("ParseDigest(%q) = %q could leave the blob directory", s, d)
 		}
 	})
 }

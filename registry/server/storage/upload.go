@@ -23,6 +23,11 @@ import (
 // 416); its class is errdefs.ErrInvalidArgument.
 var ErrOutOfOrder = fmt.Errorf("chunk out of order: %w", errdefs.ErrInvalidArgument)
 
+// ErrTooLarge is returned for a chunk that would take its upload past the
+// size limit (HTTP 413); the chunk is dropped whole and the upload keeps
+// its previous offset. Its class is errdefs.ErrInvalidArgument.
+var ErrTooLarge = fmt.Errorf("blob upload too large: %w", errdefs.ErrInvalidArgument)
+
 // Upload is a blob upload in progress.
 type Upload struct {
 	ID         string    `json:"id"`
@@ -98,10 +103,12 @@ func (s *Store) saveUpload(u Upload) error {
 
 // AppendUpload adds a chunk. start is where the client says it begins (-1:
 // at the current offset, a streamed PATCH); size is its announced length
-// (-1: unknown). A chunk that starts elsewhere or arrives short is dropped
-// whole (ErrOutOfOrder) and the upload keeps its previous offset, so a
-// client can resume from the Range the server reports.
-func (s *Store) AppendUpload(name, id string, start, size int64, r io.Reader) (Upload, error) {
+// (-1: unknown); limit caps the whole upload (<= 0: no cap), checked here
+// under the upload's lock so that no run of chunks gets past it. A chunk
+// that starts elsewhere or arrives short (ErrOutOfOrder) or would cross
+// limit (ErrTooLarge) is dropped whole and the upload keeps its previous
+// offset, so a client can resume from the Range the server reports.
+func (s *Store) AppendUpload(name, id string, start, size, limit int64, r io.Reader) (Upload, error) {
 	unlock := s.locks.lock("upload:" + id)
 	defer unlock()
 	u, err := s.Upload(name, id)
@@ -112,7 +119,7 @@ func (s *Store) AppendUpload(name, id string, start, size int64, r io.Reader) (U
 	if err != nil {
 		return u, err
 	}
-	n, err := s.writeChunk(u, start, size, r, h)
+	n, err := s.writeChunk(u, start, size, limit, r, h)
 	if err != nil {
 		return u, err
 	}
@@ -125,9 +132,16 @@ func (s *Store) AppendUpload(name, id string, start, size int64, r io.Reader) (U
 
 // writeChunk writes r at u.Offset into the upload's data, feeding h; on
 // any failure the data is cut back to u.Offset.
-func (s *Store) writeChunk(u Upload, start, size int64, r io.Reader, h hash.Hash) (int64, error) {
+func (s *Store) writeChunk(u Upload, start, size, limit int64, r io.Reader, h hash.Hash) (int64, error) {
 	if start >= 0 && start != u.Offset {
 		return 0, fmt.Errorf("chunk starts at %d, upload is at %d: %w", start, u.Offset, ErrOutOfOrder)
+	}
+	room := int64(-1) // bytes the upload may still grow by; -1: no cap
+	if limit > 0 {
+		room = max(limit-u.Offset, 0)
+		if size > room {
+			return 0, fmt.Errorf("chunk of %d bytes at offset %d: limit is %d bytes: %w", size, u.Offset, limit, ErrTooLarge)
+		}
 	}
 	f, err := os.OpenFile(filepath.Join(s.uploadDir(u.ID), "data"), os.O_WRONLY, 0)
 	if err != nil {
@@ -142,11 +156,18 @@ func (s *Store) writeChunk(u Upload, start, size int64, r io.Reader, h hash.Hash
 		return 0, err
 	}
 	src := r
-	if size >= 0 {
+	switch {
+	case size >= 0:
 		src = io.LimitReader(r, size+1)
+	case room >= 0:
+		src = io.LimitReader(r, room+1)
 	}
 	n, err := io.Copy(io.MultiWriter(f, h), src)
-	if err == nil && size >= 0 && n != size {
+	switch {
+	case err != nil:
+	case room >= 0 && n > room:
+		err = fmt.Errorf("upload passes its limit of %d bytes: %w", limit, ErrTooLarge)
+	case size >= 0 && n != size:
 		err = fmt.Errorf("chunk of %d bytes announced, %d received: %w", size, n, ErrOutOfOrder)
 	}
 	if err != nil {
@@ -156,11 +177,11 @@ func (s *Store) writeChunk(u Upload, start, size int64, r io.Reader, h hash.Hash
 	return n, nil
 }
 
-// FinishUpload appends a last chunk (r may be empty; start and size as in
-// AppendUpload), checks that the whole upload hashes to d, moves it into
+// FinishUpload appends a last chunk (r may be empty; start, size and limit
+// as in AppendUpload), checks that the whole upload hashes to d, moves it into
 // the store and links it into repository name. On a mismatch
 // (ErrDigestMismatch) the upload stays as it was before the last chunk.
-func (s *Store) FinishUpload(name, id string, start, size int64, r io.Reader, d digest.Digest) error {
+func (s *Store) FinishUpload(name, id string, start, size, limit int64, r io.Reader, d digest.Digest) error {
 	unlock := s.locks.lock("upload:" + id)
 	defer unlock()
 	u, err := s.Upload(name, id)
@@ -171,7 +192,7 @@ func (s *Store) FinishUpload(name, id string, start, size int64, r io.Reader, d 
 	if err != nil {
 		return err
 	}
-	n, err := s.writeChunk(u, start, size, r, h)
+	n, err := s.writeChunk(u, start, size, limit, r, h)
 	if err != nil {
 		return err
 	}
