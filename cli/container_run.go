@@ -273,7 +273,11 @@ func familiarRef(s string) string {
 // pullImage pulls ref, showing docker's progress output on stderr (stdout stays clean
 // for the container's output).
 func pullImage(ctx context.Context, c *CLI, api APIClient, ref string, platform *ocispec.Platform, quiet bool) error {
-	opts := client.ImagePullOptions{RegistryAuth: c.registryAuth(ref)}
+	auth, err := c.credentials(ref)
+	if err != nil {
+		return err
+	}
+	opts := client.ImagePullOptions{RegistryAuth: auth}
 	if platform != nil {
 		opts.Platforms = []ocispec.Platform{*platform}
 	}

@@ -72,17 +72,6 @@ func (c *CLI) credentials(ref string) (string, error) {
 	})
 }
 
-// registryAuth is credentials for callers that cannot fail on them yet
-// (run's implicit pull): the failure is warned about, and the pull goes on
-// without credentials.
-func (c *CLI) registryAuth(ref string) string {
-	auth, err := c.credentials(ref)
-	if err != nil {
-		fmt.Fprintf(c.Err, "WARNING: could not get credentials for %s: %v\n", ref, err)
-	}
-	return auth
-}
-
 type loginOptions struct {
 	Username      string
 	Password      string

@@ -270,6 +270,10 @@ func TestFailingCredentialHelper(t *testing.T) {
 	assert.ErrorContains(t, err, "helper exploded", "pull must fail, not go anonymous")
 	_, _, err = runCLI(t, api, "push", "127.0.0.1:5000/alice/app:1")
 	assert.ErrorContains(t, err, "helper exploded")
+	// run's implicit pull, after the daemon says the image is missing.
+	api.create = func(int) error { return errdefs.ErrNotFound.WithMessage("No such image: 127.0.0.1:5000/alice/app:1") }
+	_, _, err = runCLI(t, api, "run", "127.0.0.1:5000/alice/app:1")
+	assert.ErrorContains(t, err, "helper exploded")
 	assert.Empty(t, api.pulls)
 	assert.Empty(t, api.pushes)
 }
