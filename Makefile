@@ -95,6 +95,9 @@ bench: deps build
 	WHARF=$(CURDIR)/bin/wharf bench/run-latency.sh
 	WHARF=$(CURDIR)/bin/wharf bench/memory.sh
 	WHARF=$(CURDIR)/bin/wharf bench/http.sh
+	WHARF=$(CURDIR)/bin/wharf bench/pushpull.sh
+	WHARF=$(CURDIR)/bin/wharf bench/swarm.sh
+	bench/scheduler.sh
 	WHARF=$(CURDIR)/bin/wharf bench/build.sh
 
 clean:

@@ -52,32 +52,14 @@ for i in $(seq 1 "$RUNS"); do
 done
 grep -q "Running in" "$WORK/edit.log" && die "editing app.py re-ran a RUN step"
 
-# bench_docker DIR: Docker's classic builder on the same example, on a private
-# dockerd (own data root, socket, no bridge, no iptables: RUN uses the host's
-# network instead of a bridge, so apt reaches the mirror without NAT rules).
-DOCKERD_PID=
-docker_cleanup() {
-	if [ -n "$DOCKERD_PID" ]; then
-		kill "$DOCKERD_PID" 2>/dev/null
-		for _ in $(seq 1 100); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.1; done
-		kill -9 "$DOCKERD_PID" 2>/dev/null
-		DOCKERD_PID=
-	fi
-}
-trap 'docker_cleanup; cleanup' EXIT
+# bench_docker: Docker's classic builder on the same example, on the private
+# dockerd of lib.sh's start_dockerd (no bridge, no iptables: RUN uses the
+# host's network instead of a bridge, so apt reaches the mirror without NAT
+# rules).
 bench_docker() {
-	local d=$WORK/docker sock=$WORK/docker/docker.sock
-	mkdir -p "$d"
-	dockerd -H "unix://$sock" --data-root "$d/data" --exec-root "$d/exec" --pidfile "$d/docker.pid" \
-		--iptables=false --ip-masq=false --bridge=none >"$d/dockerd.log" 2>&1 &
-	DOCKERD_PID=$!
-	local i
-	for i in $(seq 1 300); do
-		DOCKER_HOST=unix://$sock docker version >/dev/null 2>&1 && break
-		kill -0 "$DOCKERD_PID" 2>/dev/null || { tail "$d/dockerd.log" >&2; return 1; }
-		sleep 0.1
-	done
-	local dk=(env DOCKER_HOST="unix://$sock" DOCKER_BUILDKIT=0 docker)
+	start_dockerd || return 1
+	local d=$DOCKERD_DIR
+	local dk=(env DOCKER_HOST="unix://$DOCKERD_SOCK" DOCKER_BUILDKIT=0 docker)
 	"$REPO/contrib/mkimage/debian.sh" | "${dk[@]}" import -c 'CMD ["bash"]' - debian:bookworm >/dev/null
 	local dctx=$WORK/friendlyhello-docker
 	cp -r "$REPO/examples/friendlyhello" "$dctx"
@@ -102,15 +84,11 @@ bench_docker() {
 	done
 	dwarm=$(median <"$d/warm.ms")
 	dedit=$(median <"$d/edit.ms")
-	docker_cleanup
+	stop_dockerd
 }
 
 dcold=- dwarm=- dedit=-
-if dpkg-query -W -f='${Status}' docker.io 2>/dev/null | grep -q 'ok installed' && command -v docker >/dev/null; then
-	bench_docker || note "Docker comparison failed; see $WORK/docker/dockerd.log"
-else
-	note "Docker: not measured (Debian's docker.io is not installed)"
-fi
+bench_docker || note "Docker: no comparison (see above, or $DOCKERD_DIR/dockerd.log)"
 
 ratio() { [ "$2" = - ] && echo - || echo "scale=2; $1 / $2" | bc; }
 wwarm=$(median <"$WORK/warm.ms")

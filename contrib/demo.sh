@@ -103,10 +103,11 @@ step "echo demo-password | wharf login -u alice --password-stdin 127.0.0.1:$reg_
 repo="127.0.0.1:$reg_port/alice/get-started:part2"
 step "wharf tag friendlyhello $repo"
 step "wharf push $repo"
-step "wharf rmi $repo"
-step "wharf run -d --name friendlyhello-demo -p 4000:80 $repo   # not here any more: pulled"
+step "wharf rmi $repo friendlyhello   # as on a machine that never had it: only the Debian base is left"
+step "wharf run -d --name friendlyhello-demo -p 4000:80 $repo   # not here any more: its layers are pulled"
 step 'curl -s --retry 10 --retry-connrefused http://localhost:4000/; echo'
 step 'wharf rm -f friendlyhello-demo'
+step "wharf tag $repo friendlyhello   # the name part 3 deploys"
 step "wharf logout 127.0.0.1:$reg_port"
 
 echo
