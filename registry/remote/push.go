@@ -34,9 +34,16 @@ type PushResult struct {
 // Push uploads the image ref names (a tag) to ref's repository: layers in
 // parallel after an existence check ("Layer already exists"), mounted from
 // another repository of the same registry when the store knows one that
-// has the blob, then the config, then the manifest. Layers go as stored:
-// a Docker schema2 manifest when every layer is gzip, else an OCI one.
+// has the blob, then the config, then the manifest. Layers stored as plain
+// tars (built, committed, imported) are compressed first, once for good;
+// then a Docker schema2 manifest goes when every layer is gzip, else an OCI
+// one.
 func (c *Client) Push(ctx context.Context, store *image.Store, ref reference.NamedTagged, auth registry.AuthConfig, p Progress) (PushResult, error) {
+	if err := store.CompressLayers(ctx, ref.String(), func(diffID digest.Digest) {
+		p.Update(shortID(diffID), "Preparing", 0, 0)
+	}); err != nil {
+		return PushResult{}, err
+	}
 	pi, err := store.ForPush(ctx, ref.String())
 	if err != nil {
 		return PushResult{}, err

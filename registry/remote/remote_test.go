@@ -163,8 +163,9 @@ func TestPushPullRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, srcConfig.String(), res.Image.ID.String())
 
-	// An imported image has an uncompressed layer: pushed as is, in an OCI
-	// manifest, and pulled back to the same ID.
+	// An imported image has an uncompressed layer: compressed for the push
+	// (a Docker schema2 manifest of gzip layers, as docker pushes), and
+	// pulled back to the same ID.
 	var tarball bytes.Buffer
 	writeTar(t, &tarball, "hello.txt", "hello")
 	imported, err := a.Import(ctx, &tarball, host+"/imp/x:1", nil, "")
@@ -175,7 +176,15 @@ func TestPushPullRoundTrip(t *testing.T) {
 	assert.True(t, rec.has(": Pushed"))
 	desc, err = ggcr.Get(mustRef(t, host+"/imp/x:1"))
 	require.NoError(t, err)
-	assert.Equal(t, types.OCIManifestSchema1, desc.MediaType)
+	assert.Equal(t, types.DockerManifestSchema2, desc.MediaType)
+	pushed, err := desc.Image()
+	require.NoError(t, err)
+	pushedLayers, err := pushed.Layers()
+	require.NoError(t, err)
+	require.Len(t, pushedLayers, 1)
+	lmt, err := pushedLayers[0].MediaType()
+	require.NoError(t, err)
+	assert.Equal(t, types.DockerLayer, lmt)
 	res, err = c.Pull(ctx, b, named(t, host+"/imp/x:1"), nil, registry.AuthConfig{}, Discard{})
 	require.NoError(t, err)
 	assert.Equal(t, imported.ID, res.Image.ID)
