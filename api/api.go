@@ -255,7 +255,6 @@ func (s *server) routes() {
 		"/commit":            "container commit",
 		"/plugins":           "plugins",
 		"/plugins/":          "plugins",
-		"/distribution/":     "registry distribution inspect",
 		"GET /images/search": "image search",
 	} {
 		s.handle(prefix, notImplemented(what))

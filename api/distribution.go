@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
@@ -26,10 +27,41 @@ type DistributionBackend interface {
 	AuthLogin(ctx context.Context, auth registry.AuthConfig) (registry.AuthResponse, error)
 }
 
-// distributionRoutes serves docker login; push and pull arrive through the
-// /images routes (imagePostDispatch, imageCreate).
+// DistributionInspector is GET /distribution/{name}/json. It is kept apart
+// from DistributionBackend so a backend may offer either.
+type DistributionInspector interface {
+	// DistributionInspect returns the descriptor of the manifest (or
+	// index) ref names in its registry and the platforms it offers,
+	// without pulling; registryAuth is the X-Registry-Auth header.
+	DistributionInspect(ctx context.Context, ref, registryAuth string) (registry.DistributionInspect, error)
+}
+
+// distributionRoutes serves docker login and distribution inspect; push
+// and pull arrive through the /images routes (imagePostDispatch,
+// imageCreate).
 func (s *server) distributionRoutes() {
 	s.handle("POST /auth", s.auth)
+	// The name has slashes: {name...} must end the pattern, so /json is
+	// taken off by hand.
+	s.handle("GET /distribution/{name...}", s.distributionInspect)
+}
+
+// distributionInspect is GET /distribution/{name}/json, which the docker
+// CLI calls to pin a service's image to its digest.
+func (s *server) distributionInspect(w http.ResponseWriter, r *http.Request) error {
+	name, ok := strings.CutSuffix(r.PathValue("name"), "/json")
+	if !ok || name == "" {
+		return fmt.Errorf("page not found: %w", errdefs.ErrNotFound)
+	}
+	di, err := optionalBackend[DistributionInspector](s, "registry distribution inspect")
+	if err != nil {
+		return err
+	}
+	res, err := di.DistributionInspect(r.Context(), name, r.Header.Get(registry.AuthHeader))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, res)
 }
 
 func (s *server) distributionBackend() (DistributionBackend, error) {

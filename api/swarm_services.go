@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/swarm"
 
 	"wharf.io/wharf/engine"
@@ -22,6 +23,13 @@ type SwarmServiceBackend interface {
 	ServiceLogs(ctx context.Context, ref string, opts engine.LogsOptions, stdout, stderr io.Writer) error
 	TaskList(ctx context.Context, filters engine.Filters) ([]swarm.Task, error)
 	TaskInspect(ctx context.Context, id string) (swarm.Task, error)
+}
+
+// ServiceAuthUpdater is ServiceUpdate with the registry credentials the
+// service's tasks pull with: X-Registry-Auth, or else registryAuthFrom
+// (spec, previous-spec). A backend without it ignores both.
+type ServiceAuthUpdater interface {
+	ServiceUpdateAuth(ctx context.Context, ref string, version uint64, spec swarm.ServiceSpec, rollback bool, auth engine.RegistryAuthUpdate) (swarm.ServiceUpdateResponse, error)
 }
 
 // serviceRoutes serves swarm services and their tasks.
@@ -66,7 +74,7 @@ func (s *server) serviceCreate(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &spec, false); err != nil {
 		return err
 	}
-	resp, err := sb.ServiceCreate(r.Context(), spec, r.Header.Get("X-Registry-Auth"))
+	resp, err := sb.ServiceCreate(r.Context(), spec, r.Header.Get(registry.AuthHeader))
 	if err != nil {
 		return err
 	}
@@ -116,7 +124,15 @@ func (s *server) serviceUpdate(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &spec, false); err != nil {
 		return err
 	}
-	resp, err := sb.ServiceUpdate(r.Context(), r.PathValue("id"), q.version, spec, q.rollback)
+	var resp swarm.ServiceUpdateResponse
+	if au, ok := sb.(ServiceAuthUpdater); ok {
+		// parseServiceUpdateQuery checked registryAuthFrom.
+		auth := engine.RegistryAuthUpdate{Encoded: r.Header.Get(registry.AuthHeader),
+			From: swarm.RegistryAuthSource(r.URL.Query().Get("registryAuthFrom"))}
+		resp, err = au.ServiceUpdateAuth(r.Context(), r.PathValue("id"), q.version, spec, q.rollback, auth)
+	} else {
+		resp, err = sb.ServiceUpdate(r.Context(), r.PathValue("id"), q.version, spec, q.rollback)
+	}
 	if err != nil {
 		return err
 	}

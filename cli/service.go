@@ -60,18 +60,24 @@ func newServiceCommand(c *CLI) *cobra.Command {
 // serviceFlags are the spec options of create and update; the flags a user
 // did not set leave the spec alone, so update changes only what was asked.
 type serviceFlags struct {
-	Replicas                               opts.OptionalInt
-	Mode                                   string
-	Publish                                []string
-	LimitCPU, LimitMemory                  string
-	ReserveCPU, ReserveMemory              string
-	RestartCondition                       string
-	RestartDelay, RestartWindow            time.Duration
-	RestartMaxAttempts                     opts.OptionalInt
-	Update, Rollback                       updateFlags
-	Env, Labels, ContainerLabels           []string
-	Networks, Constraints, Mounts, Prefs   []string
-	Secrets, Configs                       []string
+	Replicas                             opts.OptionalInt
+	Mode                                 string
+	Publish                              []string
+	LimitCPU, LimitMemory                string
+	ReserveCPU, ReserveMemory            string
+	RestartCondition                     string
+	RestartDelay, RestartWindow          time.Duration
+	RestartMaxAttempts                   opts.OptionalInt
+	Update, Rollback                     updateFlags
+	Env, Labels, ContainerLabels         []string
+	Networks, Constraints, Mounts, Prefs []string
+	Secrets, Configs                     []string
+	// RegistryAuth (--with-registry-auth) sends the stored credentials
+	// for the image's registry, which the swarm agents pull with.
+	RegistryAuth bool
+	// NoResolveImage (--no-resolve-image) keeps the image as given
+	// instead of pinning it to the registry's digest.
+	NoResolveImage                         bool
 	Hostname, Workdir, User                string
 	Entrypoint                             string
 	StopGracePeriod                        time.Duration
@@ -190,6 +196,8 @@ func (o *serviceFlags) register(cmd *cobra.Command, create bool) {
 	f.BoolVar(&o.NoHealthcheck, "no-healthcheck", false, "Disable any container-specified HEALTHCHECK")
 	f.BoolVarP(&o.Detach, "detach", "d", false, "Exit immediately instead of waiting for the service to converge")
 	f.BoolVarP(&o.Quiet, "quiet", "q", false, "Suppress progress output")
+	f.BoolVar(&o.RegistryAuth, "with-registry-auth", false, "Send registry authentication details to swarm agents")
+	f.BoolVar(&o.NoResolveImage, "no-resolve-image", false, "Do not query the registry to resolve image digest and supported platforms")
 	if create {
 		f.StringVar(&o.Mode, "mode", "replicated", `Service mode ("replicated", "global")`)
 		f.StringArrayVarP(&o.Publish, "publish", "p", nil, "Publish a port as a node port")
@@ -503,7 +511,16 @@ func newServiceCreateCommand(c *CLI) *cobra.Command {
 			if err := o.apply(cmd, &spec); err != nil {
 				return err
 			}
-			res, err := api.ServiceCreate(cmd.Context(), client.ServiceCreateOptions{Spec: spec})
+			// As the docker CLI: the moby client pins the image to its
+			// digest through GET /distribution (QueryRegistry) and warns
+			// when the registry cannot be reached.
+			opts := client.ServiceCreateOptions{Spec: spec, QueryRegistry: !o.NoResolveImage}
+			if o.RegistryAuth {
+				if opts.EncodedRegistryAuth, err = c.credentials(args[0]); err != nil {
+					return err
+				}
+			}
+			res, err := api.ServiceCreate(cmd.Context(), opts)
 			if err != nil {
 				return err
 			}
@@ -1291,7 +1308,7 @@ func newServiceUpdateCommand(c *CLI) *cobra.Command {
 			}
 			opts := client.ServiceUpdateOptions{Version: s.Service.Version, Spec: s.Service.Spec}
 			if e.Rollback {
-				if cmd.Flags().NFlag() > 1+boolToInt(cmd.Flags().Changed("detach"))+boolToInt(cmd.Flags().Changed("quiet")) {
+				if cmd.Flags().NFlag() > 1+boolToInt(cmd.Flags().Changed("detach"))+boolToInt(cmd.Flags().Changed("quiet"))+boolToInt(cmd.Flags().Changed("with-registry-auth")) {
 					return fmt.Errorf("--rollback is exclusive with the other update flags")
 				}
 				opts.Rollback = "previous"
@@ -1304,6 +1321,28 @@ func newServiceUpdateCommand(c *CLI) *cobra.Command {
 					return err
 				}
 				opts.Spec = spec
+				// docker resolves the digest only of a new image.
+				opts.QueryRegistry = cmd.Flags().Changed("image") && !o.NoResolveImage
+			}
+			// Credentials: sent with --with-registry-auth (for the image the
+			// service will run), else kept from the spec the service goes
+			// to, as the docker CLI asks.
+			switch {
+			case o.RegistryAuth:
+				img := ""
+				if cs := opts.Spec.TaskTemplate.ContainerSpec; cs != nil {
+					img = cs.Image
+				}
+				if e.Rollback && s.Service.PreviousSpec != nil && s.Service.PreviousSpec.TaskTemplate.ContainerSpec != nil {
+					img = s.Service.PreviousSpec.TaskTemplate.ContainerSpec.Image
+				}
+				if opts.EncodedRegistryAuth, err = c.credentials(img); err != nil {
+					return err
+				}
+			case e.Rollback:
+				opts.RegistryAuthFrom = swarm.RegistryAuthFromPreviousSpec
+			default:
+				opts.RegistryAuthFrom = swarm.RegistryAuthFromSpec
 			}
 			res, err := api.ServiceUpdate(ctx, s.Service.ID, opts)
 			if err != nil {

@@ -2,8 +2,11 @@ package cli
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -12,6 +15,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/pkg/authconfig"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
@@ -44,25 +48,29 @@ type fakeSwarmAPI struct {
 	// converge, when set, turns the services into running tasks on
 	// every TaskList, like an instant orchestrator.
 	converge bool
-	// missing images are in neither the daemon nor a registry; pullable
-	// ones only in a registry the daemon cannot inspect (it pulls them).
-	missing  map[string]bool
-	pullable map[string]bool
-	pulled   []string
+	// missing images are in neither the daemon nor a registry; remote
+	// ones only in a registry. inspectAuths are the credentials each
+	// DistributionInspect was sent.
+	missing      map[string]bool
+	remote       map[string]bool
+	pulled       []string
+	inspectAuths []string
+	createOpts   []client.ServiceCreateOptions
 }
 
 func (f *fakeSwarmAPI) ImageInspect(_ context.Context, ref string, _ ...client.ImageInspectOption) (client.ImageInspectResult, error) {
 	f.record("ImageInspect " + ref)
-	if f.missing[ref] || f.pullable[ref] {
+	if f.missing[ref] || f.remote[ref] {
 		return client.ImageInspectResult{}, fmt.Errorf("no such image: %s: %w", ref, errdefs.ErrNotFound)
 	}
 	return client.ImageInspectResult{}, nil
 }
 
-func (f *fakeSwarmAPI) DistributionInspect(_ context.Context, ref string, _ client.DistributionInspectOptions) (client.DistributionInspectResult, error) {
+func (f *fakeSwarmAPI) DistributionInspect(_ context.Context, ref string, o client.DistributionInspectOptions) (client.DistributionInspectResult, error) {
 	f.record("DistributionInspect " + ref)
-	if f.pullable[ref] {
-		return client.DistributionInspectResult{}, fmt.Errorf("registry distribution inspect: %w", errdefs.ErrNotImplemented)
+	f.inspectAuths = append(f.inspectAuths, o.EncodedRegistryAuth)
+	if f.remote[ref] {
+		return client.DistributionInspectResult{}, nil
 	}
 	return client.DistributionInspectResult{}, fmt.Errorf("manifest unknown: %w", errdefs.ErrNotFound)
 }
@@ -96,6 +104,7 @@ func (f *fakeSwarmAPI) ServiceCreate(_ context.Context, o client.ServiceCreateOp
 	f.record("ServiceCreate " + o.Spec.Name)
 	f.mu.Lock()
 	f.created = append(f.created, o.Spec)
+	f.createOpts = append(f.createOpts, o)
 	f.mu.Unlock()
 	id := fmt.Sprintf("id-%s", o.Spec.Name)
 	f.services[id] = swarm.Service{ID: id, Spec: o.Spec, Meta: swarm.Meta{Version: swarm.Version{Index: 1}}}
@@ -754,7 +763,7 @@ func TestStackDeployChecksImages(t *testing.T) {
 	api := newFakeSwarm()
 	api.converge = true
 	api.missing = map[string]bool{"nosuch:v1": true}
-	api.pullable = map[string]bool{"elsewhere:v1": true}
+	api.remote = map[string]bool{"elsewhere:v1": true}
 	ns := map[string]string{labelNamespace: "lab"}
 	svc := func(name, image string) swarm.ServiceSpec {
 		return swarm.ServiceSpec{Annotations: swarm.Annotations{Name: name, Labels: ns},
@@ -777,13 +786,21 @@ func TestStackDeployChecksImages(t *testing.T) {
 		"nothing is created")
 	assert.Empty(t, out.String())
 
-	// A daemon that cannot inspect a registry pulls the image instead.
+	// An image only in its registry is found there, with the stack's
+	// credentials, and not pulled.
 	api.calls = nil
 	st.Services[1] = svc("lab_b", "elsewhere:v1")
-	err = deployStack(ctx, c, api, "lab", st, deployOptions{resolveImage: resolveAlways})
-	assert.ErrorContains(t, err, "image elsewhere:v1 not found")
-	assert.Equal(t, []string{"elsewhere:v1"}, api.pulled)
-	assert.NotContains(t, api.calls, "NetworkCreate lab_default")
+	auth := func(image string) (string, error) { return "auth-for-" + image, nil }
+	require.NoError(t, deployStack(ctx, c, api, "lab", st, deployOptions{resolveImage: resolveAlways, auth: auth}))
+	assert.Empty(t, api.pulled)
+	assert.Equal(t, []string{"auth-for-elsewhere:v1"}, api.inspectAuths[len(api.inspectAuths)-1:])
+	assert.Contains(t, api.calls, "ServiceCreate lab_b")
+	require.NotEmpty(t, api.createOpts)
+	assert.Equal(t, "auth-for-elsewhere:v1", api.createOpts[len(api.createOpts)-1].EncodedRegistryAuth)
+	for id := range api.services {
+		delete(api.services, id)
+	}
+	api.networks = nil
 
 	// never: no check at all.
 	api.calls = nil
@@ -988,4 +1005,46 @@ func FuzzParsePlacementPref(f *testing.F) {
 		assert.True(t, strings.EqualFold(k, "spread"), "only spread is accepted: %q", s)
 		assert.Equal(t, v, p.Spread.SpreadDescriptor)
 	})
+}
+
+// TestServiceRegistryAuthAndResolve: create and update ask the client to
+// pin the image's digest unless --no-resolve-image, and send the stored
+// credentials only with --with-registry-auth (else update keeps the
+// service's own, or takes the previous spec's on rollback).
+func TestServiceRegistryAuthAndResolve(t *testing.T) {
+	dir := useConfigDir(t)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "config.json"),
+		[]byte(`{"auths":{"127.0.0.1:5000":{"auth":"`+base64.StdEncoding.EncodeToString([]byte("alice:secret"))+`"}}}`), 0o600))
+	api := newFakeSwarm()
+
+	_, _, err := runCLI(t, api, "service", "create", "--name", "web", "-d", "--with-registry-auth", "127.0.0.1:5000/alice/app:1")
+	require.NoError(t, err)
+	o := api.createOpts[0]
+	assert.True(t, o.QueryRegistry)
+	ac, err := authconfig.Decode(o.EncodedRegistryAuth)
+	require.NoError(t, err)
+	assert.Equal(t, "alice", ac.Username)
+	assert.Equal(t, "secret", ac.Password)
+
+	_, _, err = runCLI(t, api, "service", "create", "--name", "plain", "-d", "--no-resolve-image", "127.0.0.1:5000/alice/app:1")
+	require.NoError(t, err)
+	assert.False(t, api.createOpts[1].QueryRegistry)
+	assert.Empty(t, api.createOpts[1].EncodedRegistryAuth)
+
+	_, _, err = runCLI(t, api, "service", "update", "-d", "--image", "127.0.0.1:5000/alice/app:2", "--with-registry-auth", "web")
+	require.NoError(t, err)
+	u := api.updated[0]
+	assert.True(t, u.QueryRegistry)
+	assert.NotEmpty(t, u.EncodedRegistryAuth)
+
+	_, _, err = runCLI(t, api, "service", "update", "-d", "--replicas", "2", "web")
+	require.NoError(t, err)
+	u = api.updated[1]
+	assert.False(t, u.QueryRegistry, "the image did not change")
+	assert.Empty(t, u.EncodedRegistryAuth)
+	assert.Equal(t, swarm.RegistryAuthFromSpec, u.RegistryAuthFrom)
+
+	_, _, err = runCLI(t, api, "service", "update", "-d", "--rollback", "web")
+	require.NoError(t, err)
+	assert.Equal(t, swarm.RegistryAuthFromPreviousSpec, api.updated[2].RegistryAuthFrom)
 }

@@ -54,7 +54,6 @@ type stackAPI interface {
 	// The image check before a deploy.
 	ImageInspect(ctx context.Context, image string, opts ...client.ImageInspectOption) (client.ImageInspectResult, error)
 	DistributionInspect(ctx context.Context, image string, options client.DistributionInspectOptions) (client.DistributionInspectResult, error)
-	ImagePull(ctx context.Context, ref string, options client.ImagePullOptions) (client.ImagePullResponse, error)
 }
 
 // deployOptions are stack deploy's flags that steer deployStack.
@@ -66,6 +65,17 @@ type deployOptions struct {
 	// --resolve-image): which services' images are checked to exist
 	// before anything is created.
 	resolveImage string
+	// auth (--with-registry-auth) maps an image to the encoded
+	// credentials of its registry; nil sends none.
+	auth func(image string) (string, error)
+}
+
+// encodedAuth is the X-Registry-Auth to send for image.
+func (o deployOptions) encodedAuth(image string) (string, error) {
+	if o.auth == nil {
+		return "", nil
+	}
+	return o.auth(image)
 }
 
 func (c *CLI) stackClient() (stackAPI, error) {
@@ -155,7 +165,11 @@ func newStackDeployCommand(c *CLI) *cobra.Command {
 			for _, w := range st.Warnings {
 				fmt.Fprintln(c.Err, w)
 			}
-			if err := deployStack(ctx, c, api, stack, st, deployOptions{prune: o.Prune, detach: o.Detach, resolveImage: o.Resolve}); err != nil {
+			var auth func(string) (string, error)
+			if o.Auth {
+				auth = c.credentials
+			}
+			if err := deployStack(ctx, c, api, stack, st, deployOptions{prune: o.Prune, detach: o.Detach, resolveImage: o.Resolve, auth: auth}); err != nil {
 				return err
 			}
 			if o.Detach {
@@ -202,7 +216,7 @@ func deployStack(ctx context.Context, c *CLI, api stackAPI, stack string, st *st
 	for _, s := range existing {
 		byName[s.Spec.Name] = s
 	}
-	if err := checkImages(ctx, api, st.Services, byName, opts.resolveImage); err != nil {
+	if err := checkImages(ctx, api, st.Services, byName, opts); err != nil {
 		return err
 	}
 	nets, err := api.NetworkList(ctx, client.NetworkListOptions{})
@@ -283,15 +297,25 @@ func deployStack(ctx context.Context, c *CLI, api stackAPI, stack string, st *st
 				}
 			}
 		}
+		var encoded string
+		if cs := spec.TaskTemplate.ContainerSpec; cs != nil {
+			if encoded, err = opts.encodedAuth(cs.Image); err != nil {
+				return err
+			}
+		}
 		if !ok {
 			fmt.Fprintf(c.Out, "Creating service %s\n", spec.Name)
-			if _, err := api.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: spec}); err != nil {
+			if _, err := api.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: spec, EncodedRegistryAuth: encoded}); err != nil {
 				return fmt.Errorf("failed to create service %s: %w", spec.Name, err)
 			}
 			continue
 		}
 		fmt.Fprintf(c.Out, "Updating service %s (id: %s)\n", spec.Name, cur.ID)
-		if _, err := api.ServiceUpdate(ctx, cur.ID, client.ServiceUpdateOptions{Version: cur.Version, Spec: spec}); err != nil {
+		upd := client.ServiceUpdateOptions{Version: cur.Version, Spec: spec, EncodedRegistryAuth: encoded}
+		if encoded == "" {
+			upd.RegistryAuthFrom = swarm.RegistryAuthFromSpec // keep what the service has
+		}
+		if _, err := api.ServiceUpdate(ctx, cur.ID, upd); err != nil {
 			return fmt.Errorf("failed to update service %s: %w", spec.Name, err)
 		}
 	}
@@ -317,7 +341,8 @@ func deployStack(ctx context.Context, c *CLI, api stackAPI, stack string, st *st
 // its image would fail seconds later, with the stack half made. mode is
 // --resolve-image: never checks nothing, changed only the images of new
 // services and of those whose image changes.
-func checkImages(ctx context.Context, api stackAPI, services []swarm.ServiceSpec, existing map[string]swarm.Service, mode string) error {
+func checkImages(ctx context.Context, api stackAPI, services []swarm.ServiceSpec, existing map[string]swarm.Service, opts deployOptions) error {
+	mode := opts.resolveImage
 	if mode == resolveNever {
 		return nil
 	}
@@ -333,7 +358,11 @@ func checkImages(ctx context.Context, api stackAPI, services []swarm.ServiceSpec
 			}
 		}
 		checked[cs.Image] = true
-		if err := findImage(ctx, api, cs.Image); err != nil {
+		auth, err := opts.encodedAuth(cs.Image)
+		if err != nil {
+			return err
+		}
+		if err := findImage(ctx, api, cs.Image, auth); err != nil {
 			return fmt.Errorf("service %s: %w", spec.Name, err)
 		}
 	}
@@ -341,9 +370,10 @@ func checkImages(ctx context.Context, api stackAPI, services []swarm.ServiceSpec
 }
 
 // findImage looks for ref in the daemon's images, then in its registry
-// through the daemon (distribution inspect). A daemon that cannot inspect
-// a registry pulls the image instead: the task would pull it anyway.
-func findImage(ctx context.Context, api stackAPI, ref string) error {
+// through the daemon (distribution inspect, with the encoded credentials
+// auth): the manifest is read, nothing is downloaded. A task that needs
+// the image pulls it on its node.
+func findImage(ctx context.Context, api stackAPI, ref, auth string) error {
 	_, err := api.ImageInspect(ctx, ref)
 	if err == nil {
 		return nil
@@ -351,15 +381,7 @@ func findImage(ctx context.Context, api stackAPI, ref string) error {
 	if !errdefs.IsNotFound(err) {
 		return err
 	}
-	_, err = api.DistributionInspect(ctx, ref, client.DistributionInspectOptions{})
-	if errdefs.IsNotImplemented(err) {
-		var resp client.ImagePullResponse
-		if resp, err = api.ImagePull(ctx, ref, client.ImagePullOptions{}); err == nil {
-			err = resp.Wait(ctx)
-			resp.Close()
-		}
-	}
-	if err != nil {
+	if _, err := api.DistributionInspect(ctx, ref, client.DistributionInspectOptions{EncodedRegistryAuth: auth}); err != nil {
 		return fmt.Errorf("image %s not found, here or in its registry: %w", ref, err)
 	}
 	return nil

@@ -209,3 +209,16 @@ func (j *jsonProgress) write(m jsonstream.Message) {
 	// notices that, not the failed write.
 	j.out.Write(append(b, '\r', '\n'))
 }
+
+// DistributionInspect implements GET /distribution/{name}/json: the
+// descriptor and platforms of what ref names in its registry, read without
+// downloading the image. registryAuth is X-Registry-Auth; as dockerd, an
+// undecodable one is ignored (the registry then answers anonymously).
+func (e *Engine) DistributionInspect(ctx context.Context, ref, registryAuth string) (registry.DistributionInspect, error) {
+	named, err := image.ParseReference(ref)
+	if err != nil {
+		return registry.DistributionInspect{}, err
+	}
+	auth, _ := decodeAuth(registryAuth)
+	return e.registryClient().Inspect(ctx, named, auth)
+}

@@ -121,18 +121,39 @@ func (e *Engine) ServiceCreate(ctx context.Context, spec swarm.ServiceSpec, enco
 	if err != nil {
 		return swarm.ServiceCreateResponse{}, err
 	}
-	var warnings []string
-	if _, err := e.images.Get(ctx, spec.TaskTemplate.ContainerSpec.Image); err != nil {
-		warnings = append(warnings, fmt.Sprintf("image %s could not be accessed on a registry to record\nits digest. Each node will access %s independently,\npossibly leading to different nodes running different\nversions of the image.\n", spec.TaskTemplate.ContainerSpec.Image, spec.TaskTemplate.ContainerSpec.Image))
-	}
+	// The image's digest is pinned by the client (the docker CLI's
+	// QueryRegistry, through GET /distribution), which also warns when the
+	// registry cannot be reached, as dockerd leaves it to API >= 1.30.
 	svc := &swarm.Service{Spec: spec, Endpoint: swarm.Endpoint{Ports: ports}}
 	if spec.EndpointSpec != nil {
 		svc.Endpoint.Spec = *spec.EndpointSpec
 	}
-	if err := st.Services().Create(ctx, svc); err != nil {
+	op, err := st.Services().CreateOp(svc)
+	if err != nil {
 		return swarm.ServiceCreateResponse{}, err
 	}
-	return swarm.ServiceCreateResponse{ID: svc.ID, Warnings: warnings}, nil
+	ops := []store.Op{op}
+	if encodedAuth != "" {
+		put, err := st.ServiceAuths().PutOp(&store.ServiceAuth{ID: svc.ID, RegistryAuth: encodedAuth})
+		if err != nil {
+			return swarm.ServiceCreateResponse{}, err
+		}
+		ops = append(ops, put)
+	}
+	if err := st.Commit(ctx, ops...); err != nil {
+		return swarm.ServiceCreateResponse{}, err
+	}
+	return swarm.ServiceCreateResponse{ID: svc.ID, Warnings: []string{}}, nil
+}
+
+// RegistryAuthUpdate is what a service update does with the registry
+// credentials the service's tasks pull with (docker's X-Registry-Auth and
+// registryAuthFrom on POST /services/{id}/update): Encoded, when set,
+// replaces them; otherwise From "spec" (or "") keeps the current ones and
+// "previous-spec" takes those of the previous spec.
+type RegistryAuthUpdate struct {
+	Encoded string
+	From    swarm.RegistryAuthSource
 }
 
 // allocatePorts gives ingress ports without a published port one from
@@ -211,6 +232,13 @@ func (e *Engine) ServiceInspect(ctx context.Context, ref string) (swarm.Service,
 // ServiceUpdate implements POST /services/{id}/update: a new spec (the
 // previous one kept for rollback), or with rollback the previous spec back.
 func (e *Engine) ServiceUpdate(ctx context.Context, ref string, version uint64, spec swarm.ServiceSpec, rollback bool) (swarm.ServiceUpdateResponse, error) {
+	return e.ServiceUpdateAuth(ctx, ref, version, spec, rollback, RegistryAuthUpdate{})
+}
+
+// ServiceUpdateAuth is ServiceUpdate that also says what becomes of the
+// service's registry credentials. A rollback takes back the previous
+// spec's, as swarmkit restores the previous spec's PullOptions.
+func (e *Engine) ServiceUpdateAuth(ctx context.Context, ref string, version uint64, spec swarm.ServiceSpec, rollback bool, auth RegistryAuthUpdate) (swarm.ServiceUpdateResponse, error) {
 	st, err := e.clusterStore()
 	if err != nil {
 		return swarm.ServiceUpdateResponse{}, err
@@ -261,7 +289,45 @@ func (e *Engine) ServiceUpdate(ctx context.Context, ref string, version uint64, 
 	if rollback {
 		next.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateStateRollbackStarted, StartedAt: &now, Message: "manually requested rollback"}
 	}
-	if err := st.Services().Update(ctx, &next); err != nil {
+	cred, err := st.ServiceAuths().Get(ctx, cur.ID)
+	hadCred := err == nil
+	if errdefs.IsNotFound(err) {
+		cred, err = &store.ServiceAuth{ID: cur.ID}, nil
+	}
+	if err != nil {
+		return swarm.ServiceUpdateResponse{}, err
+	}
+	nextCred := store.ServiceAuth{ID: cur.ID, Meta: cred.Meta, PreviousRegistryAuth: cred.RegistryAuth}
+	switch {
+	case rollback:
+		nextCred.RegistryAuth = cred.PreviousRegistryAuth
+	case auth.Encoded != "":
+		nextCred.RegistryAuth = auth.Encoded
+	case auth.From == swarm.RegistryAuthFromPreviousSpec:
+		if cur.PreviousSpec == nil {
+			return swarm.ServiceUpdateResponse{}, fmt.Errorf("service %s does not have a previous spec: %w", cur.Spec.Name, errdefs.ErrFailedPrecondition)
+		}
+		nextCred.RegistryAuth = cred.PreviousRegistryAuth
+	case auth.From == "" || auth.From == swarm.RegistryAuthFromSpec:
+		nextCred.RegistryAuth = cred.RegistryAuth
+	default:
+		return swarm.ServiceUpdateResponse{}, fmt.Errorf("unsupported registryAuthFrom value %q: %w", auth.From, errdefs.ErrInvalidArgument)
+	}
+	up, err := st.Services().UpdateOp(&next)
+	if err != nil {
+		return swarm.ServiceUpdateResponse{}, err
+	}
+	ops := []store.Op{up}
+	if nextCred.RegistryAuth != "" || nextCred.PreviousRegistryAuth != "" {
+		put, err := st.ServiceAuths().PutOp(&nextCred)
+		if err != nil {
+			return swarm.ServiceUpdateResponse{}, err
+		}
+		ops = append(ops, put)
+	} else if hadCred {
+		ops = append(ops, st.ServiceAuths().RemoveOp(cur.ID))
+	}
+	if err := st.Commit(ctx, ops...); err != nil {
 		return swarm.ServiceUpdateResponse{}, err
 	}
 	return swarm.ServiceUpdateResponse{Warnings: []string{}}, nil
@@ -299,7 +365,11 @@ func (e *Engine) ServiceRemove(ctx context.Context, ref string) error {
 	if err != nil {
 		return err
 	}
-	return st.Services().Delete(ctx, s.ID, 0)
+	ops := []store.Op{st.Services().DeleteOp(s.ID, 0)}
+	if _, err := st.ServiceAuths().Get(ctx, s.ID); err == nil {
+		ops = append(ops, st.ServiceAuths().RemoveOp(s.ID))
+	}
+	return st.Commit(ctx, ops...)
 }
 
 // ServiceList implements GET /services; with status, each service carries

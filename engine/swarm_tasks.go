@@ -69,12 +69,13 @@ func (r taskRuntime) TaskContainers(ctx context.Context) (map[string]string, err
 	return out, nil
 }
 
-// EnsureImage pulls ref unless it is already here, like a swarm worker.
-func (r taskRuntime) EnsureImage(ctx context.Context, ref string) error {
+// EnsureImage pulls ref unless it is already here, like a swarm worker,
+// with the service's registry credentials (registryAuth, encoded).
+func (r taskRuntime) EnsureImage(ctx context.Context, ref, registryAuth string) error {
 	if _, err := r.e.images.Get(ctx, ref); err == nil {
 		return nil
 	} else if !errdefs.IsNotFound(err) {
 		return err
 	}
-	return r.e.ImagePull(ctx, ref, "", "", io.Discard)
+	return r.e.ImagePull(ctx, ref, "", registryAuth, io.Discard)
 }

@@ -30,8 +30,9 @@ type Runtime interface {
 	// TaskContainers maps task ID → container ID for every task container
 	// on this node (found by the com.docker.swarm.task.id label).
 	TaskContainers(ctx context.Context) (map[string]string, error)
-	// EnsureImage makes ref available locally, pulling it if it is missing.
-	EnsureImage(ctx context.Context, ref string) error
+	// EnsureImage makes ref available locally, pulling it if it is
+	// missing with registryAuth (an encoded X-Registry-Auth, "" for none).
+	EnsureImage(ctx context.Context, ref, registryAuth string) error
 }
 
 // Reporter takes the status of this node's tasks.
@@ -153,7 +154,7 @@ func (a *Agent) run(r *runner, as Assignment) {
 			a.set(ctx, t.ID, swarm.TaskStatus{State: swarm.TaskStateShutdown, Message: "shutdown"})
 			return
 		}
-		if err := a.rt.EnsureImage(ctx, t.Spec.ContainerSpec.Image); err != nil {
+		if err := a.rt.EnsureImage(ctx, t.Spec.ContainerSpec.Image, as.RegistryAuth); err != nil {
 			a.set(ctx, t.ID, swarm.TaskStatus{State: swarm.TaskStateRejected, Message: "preparing", Err: err.Error()})
 			return
 		}

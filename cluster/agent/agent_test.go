@@ -18,6 +18,8 @@ type fakeRuntime struct {
 	containers map[string]string // task ID → container ID
 	pid        int
 	created    int
+	pulls      []string // "ref auth" of each EnsureImage
+	pullErr    error
 }
 
 func (f *fakeRuntime) CreateContainer(context.Context, string, *container.CreateRequest) (string, error) {
@@ -46,7 +48,10 @@ func (f *fakeRuntime) InspectContainer(_ context.Context, id string) (*container
 func (f *fakeRuntime) TaskContainers(context.Context) (map[string]string, error) {
 	return f.containers, nil
 }
-func (f *fakeRuntime) EnsureImage(context.Context, string) error { return nil }
+func (f *fakeRuntime) EnsureImage(_ context.Context, ref, auth string) error {
+	f.pulls = append(f.pulls, ref+" "+auth)
+	return f.pullErr
+}
 
 type reports struct {
 	mu  sync.Mutex
@@ -95,4 +100,27 @@ func TestAdoptKeepsStatus(t *testing.T) {
 			assert.Zero(t, rt.created, "the running container is adopted, not replaced")
 		})
 	}
+}
+
+// TestPullUsesServiceAuth: the task's image is pulled with the credentials
+// of its assignment, and a refused pull rejects the task with the
+// registry's error, which `service ps` shows.
+func TestPullUsesServiceAuth(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	spec := swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: "127.0.0.1:5000/a/b:1"}}
+	task := swarm.Task{ID: "t1", ServiceID: "s1", Slot: 1, DesiredState: swarm.TaskStateRunning, Spec: spec}
+	rt := &fakeRuntime{containers: map[string]string{}, pullErr: errdefs.ErrNotFound.WithMessage("pull access denied for 127.0.0.1:5000/a/b")}
+	rep := &reports{}
+	a := New(ctx, "n1", rt, rep, t.TempDir(), nil)
+	require.NoError(t, a.Sync(ctx, []Assignment{{Task: task, ServiceName: "web", RegistryAuth: "ZW5jb2RlZA=="}}))
+	require.Eventually(t, func() bool { return rep.count() == 1 }, 5*time.Second, 10*time.Millisecond)
+	cancel()
+	a.Wait()
+	assert.Equal(t, []string{"127.0.0.1:5000/a/b:1 ZW5jb2RlZA=="}, rt.pulls)
+	rep.mu.Lock()
+	defer rep.mu.Unlock()
+	assert.Equal(t, swarm.TaskStateRejected, rep.got[0].State)
+	assert.Contains(t, rep.got[0].Err, "pull access denied")
+	assert.Zero(t, rt.created)
 }

@@ -43,6 +43,10 @@ type Assignment struct {
 	// Secrets and Configs hold the referenced objects' data by ID.
 	Secrets map[string][]byte
 	Configs map[string][]byte
+	// RegistryAuth is the encoded X-Registry-Auth the service was created
+	// or updated with (--with-registry-auth): the task's image is pulled
+	// with it. Never shown by inspect.
+	RegistryAuth string
 }
 
 // TaskName is Docker's name for a task and its container:

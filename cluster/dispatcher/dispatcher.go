@@ -102,11 +102,22 @@ func (d *Dispatcher) sync(ctx context.Context) error {
 			}
 		}
 	}
+	// Registry credentials are written with their service, so the
+	// service notifications cover them.
+	auths, err := d.st.ServiceAuths().List(ctx)
+	if err != nil {
+		return err
+	}
+	authByID := map[string]string{}
+	for _, a := range auths {
+		authByID[a.ID] = a.RegistryAuth
+	}
 	var as []agent.Assignment
 	for _, t := range mine {
 		a := agent.Assignment{Task: *t, ServiceName: t.Annotations.Name, Secrets: secrets, Configs: configs}
 		if s := byID[t.ServiceID]; s != nil {
 			a.ServiceName = s.Spec.Name
+			a.RegistryAuth = authByID[s.ID]
 			if s.Spec.EndpointSpec != nil {
 				a.Ports = s.Spec.EndpointSpec.Ports
 				for _, p := range a.Ports {

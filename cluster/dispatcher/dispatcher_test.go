@@ -63,3 +63,62 @@ func TestAssignmentsAndStatusReports(t *testing.T) {
 	assert.Equal(t, swarm.TaskStateFailed, got.Status.State, "and never moves the task backwards")
 	assert.NoError(t, d.ReportTaskStatus(ctx, "gone", swarm.TaskStatus{State: swarm.TaskStateRunning}), "a removed task is no error")
 }
+
+// TestAssignmentCarriesRegistryAuth: the credentials kept beside a
+// service reach the agent with each of its tasks, and follow an update.
+func TestAssignmentCarriesRegistryAuth(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	st, err := store.Open(ctx, store.Config{Dir: t.TempDir(), Name: "n1", Logger: log})
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+
+	svc := &swarm.Service{Spec: swarm.ServiceSpec{Annotations: swarm.Annotations{Name: "web"}}}
+	op, err := st.Services().CreateOp(svc)
+	require.NoError(t, err)
+	put, err := st.ServiceAuths().PutOp(&store.ServiceAuth{ID: svc.ID, RegistryAuth: "first"})
+	require.NoError(t, err)
+	require.NoError(t, st.Commit(ctx, op, put))
+	plain := &swarm.Service{Spec: swarm.ServiceSpec{Annotations: swarm.Annotations{Name: "plain"}}}
+	require.NoError(t, st.Services().Create(ctx, plain))
+	for i, s := range []*swarm.Service{svc, plain} {
+		require.NoError(t, st.Tasks().Create(ctx, &swarm.Task{ServiceID: s.ID, NodeID: "n1", Slot: i + 1, DesiredState: swarm.TaskStateRunning,
+			Spec: swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: "x"}}}))
+	}
+
+	rec := syncRecorder{got: make(chan []agent.Assignment, 16)}
+	d := New(st, "n1", nil, log)
+	d.SetAgent(rec)
+	go d.Run(ctx)
+	authOf := func(as []agent.Assignment) map[string]string {
+		m := map[string]string{}
+		for _, a := range as {
+			m[a.ServiceName] = a.RegistryAuth
+		}
+		return m
+	}
+	next := func() []agent.Assignment {
+		select {
+		case as := <-rec.got:
+			return as
+		case <-time.After(10 * time.Second):
+			t.Fatal("no sync")
+			return nil
+		}
+	}
+	assert.Equal(t, map[string]string{"web": "first", "plain": ""}, authOf(next()))
+
+	cur, err := st.Services().Get(ctx, svc.ID)
+	require.NoError(t, err)
+	up, err := st.Services().UpdateOp(cur)
+	require.NoError(t, err)
+	put, err = st.ServiceAuths().PutOp(&store.ServiceAuth{ID: svc.ID, RegistryAuth: "second", PreviousRegistryAuth: "first"})
+	require.NoError(t, err)
+	require.NoError(t, st.Commit(ctx, up, put))
+	for {
+		if authOf(next())["web"] == "second" {
+			break
+		}
+	}
+}

@@ -54,6 +54,25 @@ func (s *Store) Services() *Collection[swarm.Service] {
 	return newCollection(s, "service", "services", func(v *swarm.Service) (*string, *swarm.Meta) { return &v.ID, &v.Meta })
 }
 
+// ServiceAuth is the registry credentials (an encoded X-Registry-Auth)
+// that a service's tasks pull their image with: docker keeps them in the
+// service's ContainerSpec.PullOptions, which its API never shows, so here
+// they live beside the service, under its ID, and inspect cannot leak them.
+type ServiceAuth struct {
+	ID string
+	swarm.Meta
+	// RegistryAuth goes with the service's Spec, PreviousRegistryAuth with
+	// its PreviousSpec (a rollback takes it back).
+	RegistryAuth         string `json:",omitempty"`
+	PreviousRegistryAuth string `json:",omitempty"`
+}
+
+// ServiceAuths holds the ServiceAuth of services created or updated with
+// credentials. Write it in the same Commit as the service it belongs to.
+func (s *Store) ServiceAuths() *Collection[ServiceAuth] {
+	return newCollection(s, "service auth", "serviceauths", func(v *ServiceAuth) (*string, *swarm.Meta) { return &v.ID, &v.Meta })
+}
+
 // Tasks holds swarm.Task objects.
 func (s *Store) Tasks() *Collection[swarm.Task] {
 	return newCollection(s, "task", "tasks", func(t *swarm.Task) (*string, *swarm.Meta) { return &t.ID, &t.Meta })
@@ -244,6 +263,39 @@ func (c *Collection[T]) UpdateOp(obj *T) (Op, error) {
 		cmp:  clientv3.Compare(clientv3.ModRevision(key), "=", int64(m.Version.Index)),
 		op:   clientv3.OpPut(key, string(data)),
 		done: func(rev int64) { m.Version.Index = uint64(rev) }}, nil
+}
+
+// PutOp writes obj whatever is stored (create or replace), for objects
+// that are only written together with another, versioned one.
+func (c *Collection[T]) PutOp(obj *T) (Op, error) {
+	id, m := c.meta(obj)
+	if *id == "" {
+		return Op{}, fmt.Errorf("%s: put without an id: %w", c.kind, errdefs.ErrInvalidArgument)
+	}
+	now := time.Now().UTC()
+	if m.CreatedAt.IsZero() {
+		m.CreatedAt = now
+	}
+	m.UpdatedAt = now
+	data, err := c.encode(obj)
+	if err != nil {
+		return Op{}, err
+	}
+	key := c.key(*id)
+	// Always true: any version, including none.
+	return Op{kind: c.kind, id: *id, key: key,
+		cmp:  clientv3.Compare(clientv3.Version(key), ">", -1),
+		op:   clientv3.OpPut(key, string(data)),
+		done: func(rev int64) { m.Version.Index = uint64(rev) }}, nil
+}
+
+// RemoveOp deletes id if it is stored and does nothing otherwise, for the
+// same objects as PutOp.
+func (c *Collection[T]) RemoveOp(id string) Op {
+	key := c.key(id)
+	return Op{kind: c.kind, id: id, key: key,
+		cmp: clientv3.Compare(clientv3.Version(key), ">", -1),
+		op:  clientv3.OpDelete(key), done: func(int64) {}}
 }
 
 // DeleteOp is Delete as part of a transaction.
