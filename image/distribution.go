@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"wharf.io/wharf/internal/topdir"
 	"wharf.io/wharf/snapshot"
 
 	"github.com/containerd/errdefs"
@@ -212,7 +213,9 @@ func (p *Pull) Stage(ctx context.Context, i int) {
 	st := stagedLayer{}
 	dir, err := os.MkdirTemp(filepath.Join(p.s.root, "staging"), "layer-")
 	if os.IsNotExist(err) {
-		if err = os.MkdirAll(filepath.Join(p.s.root, "staging"), 0o700); err == nil {
+		// Marked so each layer unpacked here gets block groups of its
+		// own, away from the files of layers just removed (topdir).
+		if err = topdir.Mark(filepath.Join(p.s.root, "staging")); err == nil {
 			dir, err = os.MkdirTemp(filepath.Join(p.s.root, "staging"), "layer-")
 		}
 	}

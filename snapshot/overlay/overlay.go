@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"wharf.io/wharf/internal/atomicfile"
+	"wharf.io/wharf/internal/topdir"
 	"wharf.io/wharf/snapshot"
 )
 
@@ -54,7 +55,9 @@ func New(root string) (snapshot.Snapshotter, error) {
 // Open is New returning the concrete type, whose Close a test or a second
 // opener of the same root needs (bbolt holds an exclusive file lock).
 func Open(root string) (*Snapshotter, error) {
-	if err := os.MkdirAll(filepath.Join(root, "snapshots"), 0o700); err != nil {
+	// Snapshots are trees made and removed in bulk: marked, ext4 spreads
+	// them over block groups (see topdir).
+	if err := topdir.Mark(filepath.Join(root, "snapshots")); err != nil {
 		return nil, err
 	}
 	db, err := bolt.Open(filepath.Join(root, "metadata.db"), 0o600, &bolt.Options{Timeout: 10 * time.Second})
