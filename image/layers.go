@@ -90,7 +90,8 @@ func (s *Store) extractLayer(ctx context.Context, dir string, blob, diffID diges
 	}
 	defer rc.Close()
 	dg := digest.SHA256.Digester()
-	tee := io.TeeReader(rc, dg.Hash())
+	tee := readAhead(io.TeeReader(rc, dg.Hash()))
+	defer tee.Close()
 	size, err := layer.Apply(ctx, dir, tee, s.format)
 	if err != nil {
 		return 0, fmt.Errorf("layer %s: %w", diffID, err)

@@ -69,32 +69,41 @@ func formats(t *testing.T) []Format {
 }
 
 func TestApplyHostileTars(t *testing.T) {
+	// Each outcome keeps everything inside dir: refused (InvalidArgument),
+	// confined (a path leading out resolves against dir, as in a chroot,
+	// and the file lands at inside), or accepted as it is.
+	const refused, confined, accepted = "refused", "confined", "accepted"
 	cases := map[string]struct {
 		tar     []entry
-		wantErr bool
+		outcome string
+		inside  string // where a confined file lands
 	}{
-		"dotdot":        {[]entry{{name: "../escaped", body: "x"}}, true},
-		"nested dotdot": {[]entry{{name: "a/../../escaped", body: "x"}}, true},
+		"dotdot":        {[]entry{{name: "../escaped", body: "x"}}, confined, "escaped"},
+		"nested dotdot": {[]entry{{name: "a/../../escaped", body: "x"}}, confined, "escaped"},
 		// Absolute link targets resolve against dir (chroot semantics): neutralised.
-		"symlink out abs":   {[]entry{{name: "l", typ: tar.TypeSymlink, link: "/"}, {name: "l/pwned", body: "x"}}, false},
-		"symlink out rel":   {[]entry{{name: "l", typ: tar.TypeSymlink, link: "../.."}, {name: "l/escaped", body: "x"}}, true},
-		"symlink chain":     {[]entry{{name: "a", typ: tar.TypeSymlink, link: "b"}, {name: "b", typ: tar.TypeSymlink, link: ".."}, {name: "a/escaped", body: "x"}}, true},
-		"hardlink out":      {[]entry{{name: "h", typ: tar.TypeLink, link: "../escaped"}}, true},
-		"hardlink abs":      {[]entry{{name: "h", typ: tar.TypeLink, link: "/etc/passwd"}}, true},
-		"whiteout dotdot":   {[]entry{{name: "../.wh.root", body: ""}}, true},
-		"absolute name":     {[]entry{{name: "/abs/file", body: "inside"}}, false},
-		"symlink kept safe": {[]entry{{name: "etc/", typ: tar.TypeDir}, {name: "etc/passwd", typ: tar.TypeSymlink, link: "/etc/shadow"}}, false},
+		"symlink out abs":   {[]entry{{name: "l", typ: tar.TypeSymlink, link: "/"}, {name: "l/pwned", body: "x"}}, confined, "pwned"},
+		"symlink out rel":   {[]entry{{name: "l", typ: tar.TypeSymlink, link: "../.."}, {name: "l/escaped", body: "x"}}, confined, "escaped"},
+		"symlink chain":     {[]entry{{name: "a", typ: tar.TypeSymlink, link: "b"}, {name: "b", typ: tar.TypeSymlink, link: ".."}, {name: "a/escaped", body: "x"}}, confined, "escaped"},
+		"hardlink out":      {[]entry{{name: "h", typ: tar.TypeLink, link: "../escaped"}}, refused, ""},
+		"hardlink abs":      {[]entry{{name: "h", typ: tar.TypeLink, link: "/etc/passwd"}}, refused, ""},
+		"whiteout dotdot":   {[]entry{{name: "../.wh.root", body: ""}}, confined, ""},
+		"absolute name":     {[]entry{{name: "/abs/file", body: "inside"}}, confined, "abs/file"},
+		"symlink kept safe": {[]entry{{name: "etc/", typ: tar.TypeDir}, {name: "etc/passwd", typ: tar.TypeSymlink, link: "/etc/shadow"}}, accepted, ""},
 	}
 	for name, tc := range cases {
 		for _, f := range formats(t) {
 			t.Run(name, func(t *testing.T) {
 				parent, dir := sandbox(t)
 				_, err := Apply(context.Background(), dir, bytes.NewReader(mkTar(t, tc.tar...)), f)
-				if tc.wantErr {
+				if tc.outcome == refused {
 					require.Error(t, err)
 					assert.True(t, errdefs.IsInvalidArgument(err), "%v", err)
 				} else {
 					require.NoError(t, err)
+				}
+				if tc.inside != "" {
+					_, err := os.Lstat(filepath.Join(dir, tc.inside))
+					assert.NoError(t, err, "confined to dir")
 				}
 				assertNothingEscaped(t, parent)
 			})
