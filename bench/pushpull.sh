@@ -1,5 +1,6 @@
 #!/bin/bash
-# pushpull.sh — push and pull of a ~200 MB, 4-layer image over loopback
+# pushpull.sh — push and pull over loopback of a ~200 MB, 4-layer image,
+# then of the tutorial's friendlyhello image (see friendlyhello below),
 # against Debian's docker-registry (distribution 2.8) on 127.0.0.1, which
 # this script starts itself (fresh storage before every push, so each push
 # uploads everything; every local copy of the image is removed before each
@@ -158,3 +159,92 @@ else
 	echo "| docker push / pull | not measured (see above) | | | |"
 fi
 rm -f "$WORK/image.tar"
+
+# The tutorial's image, as the yardstick (/work/shared/engine-bench) and
+# issue 5's reference figures measure it: examples/friendlyhello built on
+# a Debian minbase by each engine itself (Docker's classic builder), pushed
+# to an empty registry, then every local layer removed (the image, its build
+# steps and the Debian base) and pulled back. Pulls alternate which engine
+# goes first, as each suffers from the other's file deletions on the same
+# disk. wharf's first push compresses the built layers (once); later pushes
+# send the pulled gzip blobs as they are; Docker compresses at every push.
+# Skipped with FRIENDLYHELLO=0 or without debootstrap/the Debian mirror.
+friendlyhello() {
+	command -v debootstrap >/dev/null || [ -s /var/cache/wharf-mkimage/debian-bookworm-minbase.tar ] || {
+		note "friendlyhello: skipped (no debootstrap)"
+		return 0
+	}
+	"$WHARF" rmi -f "$IMG" >/dev/null 2>&1 || true # the synthetic image
+	"$REPO/contrib/mkimage/debian.sh" >"$WORK/debian.tar"
+	"$WHARF" import -c 'CMD ["bash"]' - debian:bookworm <"$WORK/debian.tar" >/dev/null
+	cp -r "$REPO/examples/friendlyhello" "$WORK/fh"
+	"$WHARF" build -q -t friendlyhello "$WORK/fh" >/dev/null
+	local img=$REG/bench/friendlyhello:1 dimg=$REG/bench/friendlyhello-docker:1 docker=0 r
+	"$WHARF" tag friendlyhello "$img"
+	if start_dockerd; then
+		docker=1
+		dk() { docker -H "unix://$DOCKERD_SOCK" "$@"; }
+		dk import -c 'CMD ["bash"]' - debian:bookworm <"$WORK/debian.tar" >/dev/null
+		DOCKER_BUILDKIT=0 dk build -q --network host -t friendlyhello "$WORK/fh" >/dev/null 2>&1
+		dk tag friendlyhello "$dimg"
+	fi
+	: >"$WORK/fpush"; : >"$WORK/fpull"; : >"$WORK/dfpush"; : >"$WORK/dfpull"
+	wpull() {
+		"$WHARF" rmi "$img" friendlyhello debian:bookworm >/dev/null 2>&1 || true
+		[ -z "$("$WHARF" images -a -q)" ] || die "layers left before the pull"
+		t0=$(date +%s%N); "$WHARF" pull "$img" >"$WORK/fpull.log"; t1=$(date +%s%N)
+		grep -qi 'already exists' "$WORK/fpull.log" && note "friendlyhello pull $r was partial"
+		secs "$t0" "$t1" >>"$WORK/fpull"
+	}
+	dpull() {
+		dk rmi "$dimg" friendlyhello debian:bookworm >/dev/null 2>&1 || true
+		dk image prune -f >/dev/null
+		t0=$(date +%s%N); dk pull "$dimg" >/dev/null; t1=$(date +%s%N)
+		secs "$t0" "$t1" >>"$WORK/dfpull"
+	}
+	for r in $(seq 1 "$RUNS"); do
+		stop_registry
+		start_registry
+		t0=$(date +%s%N); "$WHARF" push "$img" >/dev/null; t1=$(date +%s%N)
+		secs "$t0" "$t1" >>"$WORK/fpush"
+		if ((docker)); then
+			t0=$(date +%s%N); dk push "$dimg" >/dev/null; t1=$(date +%s%N)
+			secs "$t0" "$t1" >>"$WORK/dfpush"
+		fi
+		sync
+		if ((docker && r % 2 == 0)); then dpull; wpull; else wpull; ((docker)) && dpull; fi
+	done
+	local bytes dbytes
+	bytes=$(manifest_bytes bench/friendlyhello)
+	echo
+	echo "friendlyhello (examples/friendlyhello on a Debian minbase, each engine's own build): wharf pushes $(python3 -c "print('%.1f' % ($bytes / 1e6))") MB"
+	echo
+	echo "| operation | median s | min s | max s | MB/s (median) | wharf / Docker |"
+	echo "|---|---:|---:|---:|---:|---:|"
+	echo "| wharf push (first: compresses the built layers) | $(head -1 "$WORK/fpush") | | | $(mbs "$bytes" "$(head -1 "$WORK/fpush")") | |"
+	for op in push pull; do
+		local m dm=""
+		m=$(median <"$WORK/f$op")
+		if ((docker)); then dm=$(median <"$WORK/df$op"); fi
+		echo "| wharf $op | $m | $(sort -n "$WORK/f$op" | head -1) | $(sort -n "$WORK/f$op" | tail -1) | $(mbs "$bytes" "$m") | ${dm:+$(python3 -c "print('%.1f× faster' % (float('$dm') / float('$m')))")} |"
+	done
+	if ((docker)); then
+		dbytes=$(manifest_bytes bench/friendlyhello-docker)
+		for op in push pull; do
+			local m
+			m=$(median <"$WORK/df$op")
+			echo "| docker $op ($(python3 -c "print('%.1f' % ($dbytes / 1e6))") MB) | $m | $(sort -n "$WORK/df$op" | head -1) | $(sort -n "$WORK/df$op" | tail -1) | $(mbs "$dbytes" "$m") | |"
+		done
+		dk rmi -f "$dimg" >/dev/null 2>&1 || true
+		stop_dockerd
+	fi
+}
+
+# manifest_bytes REPO: the compressed bytes of REPO:1's layers and config in
+# the registry.
+manifest_bytes() {
+	curl -sf -H 'Accept: application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json' \
+		"http://$REG/v2/$1/manifests/1" | python3 -c 'import json,sys; m=json.load(sys.stdin); print(m["config"]["size"] + sum(l["size"] for l in m["layers"]))'
+}
+
+[ "${FRIENDLYHELLO:-1}" = 0 ] || friendlyhello
