@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -314,4 +315,45 @@ func buildTestdata(t *testing.T, name string) string {
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, string(out))
 	return bin
+}
+
+// spawnDaemon starts a wharfd of the test's own below dir (root, exec-root,
+// log, and a bridge and nft table named after name), with extra flags. At
+// cleanup it is stopped (SIGTERM, then killed), its bridge and table are
+// deleted, and its log is shown if the test failed. exited closes when the
+// process ends.
+func spawnDaemon(t *testing.T, dir, name string, extra ...string) (exited <-chan struct{}, logPath string) {
+	t.Helper()
+	bridge, table := fmt.Sprintf("w%s%d", name, os.Getpid()%100000), fmt.Sprintf("wharf_e2e_%s_%d", name, os.Getpid())
+	t.Cleanup(func() {
+		_ = exec.Command("ip", "link", "delete", bridge).Run()
+		_ = exec.Command("nft", "delete", "table", "ip", table).Run()
+	})
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	logPath = filepath.Join(dir, "wharfd.log")
+	logf, err := os.Create(logPath)
+	require.NoError(t, err)
+	defer logf.Close()
+	args := append([]string{"--root", filepath.Join(dir, "root"), "--exec-root", filepath.Join(dir, "run"),
+		"--cgroup-parent", env.cgroupParent, "--bridge", bridge, "--nft-table", table}, extra...)
+	d := exec.Command(filepath.Join(env.bin, "wharfd"), args...)
+	d.Stdout, d.Stderr = logf, logf
+	d.Env = append(os.Environ(), "PATH="+env.bin+":"+os.Getenv("PATH"))
+	require.NoError(t, d.Start())
+	done := make(chan struct{})
+	go func() { _ = d.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = d.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = d.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			t.Logf("%s daemon log:\n%s", name, b)
+		}
+	})
+	return done, logPath
 }

@@ -26,7 +26,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -648,44 +647,14 @@ type privateDaemon struct {
 
 func startPrivateDaemon(t *testing.T, dir string, extra ...string) *privateDaemon {
 	t.Helper()
-	bridge, table := fmt.Sprintf("wrg%d", os.Getpid()%100000), fmt.Sprintf("wharf_e2e_reg_%d", os.Getpid())
-	t.Cleanup(func() {
-		_ = exec.Command("ip", "link", "delete", bridge).Run()
-		_ = exec.Command("nft", "delete", "table", "ip", table).Run()
-	})
-	require.NoError(t, os.MkdirAll(dir, 0o755))
 	sock := filepath.Join(dir, "run", "wharf.sock")
-	logPath := filepath.Join(dir, "wharfd.log")
-	logf, err := os.Create(logPath)
-	require.NoError(t, err)
-	defer logf.Close()
-	args := append([]string{"--root", filepath.Join(dir, "root"), "--exec-root", filepath.Join(dir, "run"),
-		"--cgroup-parent", env.cgroupParent, "--bridge", bridge, "--nft-table", table, "-H", "unix://" + sock}, extra...)
-	d := exec.Command(filepath.Join(env.bin, "wharfd"), args...)
-	d.Stdout, d.Stderr = logf, logf
-	d.Env = append(os.Environ(), "PATH="+env.bin+":"+os.Getenv("PATH"))
-	require.NoError(t, d.Start())
-	done := make(chan struct{})
-	go func() { _ = d.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = d.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = d.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("private daemon log:\n%s", b)
-		}
-	})
+	done, logPath := spawnDaemon(t, dir, "rg", append([]string{"-H", "unix://" + sock}, extra...)...)
 	p := &privateDaemon{t: t, sock: sock}
 	eventually(t, func() bool {
 		select {
 		case <-done:
 			b, _ := os.ReadFile(logPath)
-			t.Fatalf("the private daemon exited: %v\n%s", d.ProcessState, b)
+			t.Fatalf("the private daemon exited:\n%s", b)
 		default:
 		}
 		_, _, code := p.run(nil, "version")

@@ -11,7 +11,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -88,40 +87,10 @@ func TestTCPWithMutualTLS(t *testing.T) {
 	writeCerts(t, certs)
 	addr := "127.0.0.1:" + strconv.Itoa(freePort(t, "tcp"))
 
-	logf, err := os.Create(filepath.Join(dir, "wharfd.log"))
-	require.NoError(t, err)
-	defer logf.Close()
-	// Its own bridge and nft table: a test daemon never touches the host's wharf0.
-	bridge, table := fmt.Sprintf("wtls%d", os.Getpid()%100000), fmt.Sprintf("wharf_e2e_tls_%d", os.Getpid())
-	t.Cleanup(func() {
-		_ = exec.Command("ip", "link", "delete", bridge).Run()
-		_ = exec.Command("nft", "delete", "table", "ip", table).Run()
-	})
-	d := exec.Command(filepath.Join(env.bin, "wharfd"),
-		"--root", filepath.Join(dir, "root"), "--exec-root", filepath.Join(dir, "run"),
-		"--cgroup-parent", env.cgroupParent, "--bridge", bridge, "--nft-table", table,
-		"-H", "tcp://"+addr, "--tlsverify",
+	done, _ := spawnDaemon(t, dir, "tls", "-H", "tcp://"+addr, "--tlsverify",
 		"--tlscacert", filepath.Join(certs, "ca.pem"),
 		"--tlscert", filepath.Join(certs, "server-cert.pem"),
 		"--tlskey", filepath.Join(certs, "server-key.pem"))
-	d.Stdout, d.Stderr = logf, logf
-	d.Env = append(os.Environ(), "PATH="+env.bin+":"+os.Getenv("PATH"))
-	require.NoError(t, d.Start())
-	done := make(chan struct{})
-	go func() { _ = d.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = d.Process.Signal(os.Interrupt)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = d.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "wharfd.log"))
-			t.Logf("TLS daemon log:\n%s", b)
-		}
-	})
 
 	tlsEnv := append(os.Environ(), "DOCKER_HOST=tcp://"+addr, "DOCKER_TLS_VERIFY=1", "DOCKER_CERT_PATH="+certs,
 		"DOCKER_CONFIG="+env.dockerConfig, "WHARF_HOST=")
@@ -137,7 +106,7 @@ func TestTCPWithMutualTLS(t *testing.T) {
 	eventually(t, func() bool {
 		select {
 		case <-done:
-			t.Fatalf("the TLS daemon exited: %v", d.ProcessState)
+			t.Fatal("the TLS daemon exited")
 		default:
 		}
 		c, err := net.Dial("tcp", addr)
