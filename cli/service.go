@@ -557,6 +557,22 @@ type containerInspector interface {
 // current spec (healthy, where it has a healthcheck), as the docker CLI
 // does without --detach, and fails with a task's error when the service
 // cannot get there. rollback says the wait is for a requested rollback.
+// serviceTasks reads service id and its tasks, what each round of a wait
+// looks at.
+func serviceTasks(ctx context.Context, api serviceAPI, id string) (swarm.Service, []swarm.Task, error) {
+	svc, err := api.ServiceInspect(ctx, id, client.ServiceInspectOptions{})
+	if err != nil {
+		return swarm.Service{}, nil, err
+	}
+	f := client.Filters{}
+	f.Add("service", svc.Service.ID)
+	tasks, err := api.TaskList(ctx, client.TaskListOptions{Filters: f})
+	if err != nil {
+		return swarm.Service{}, nil, err
+	}
+	return svc.Service, tasks.Items, nil
+}
+
 func waitConverged(ctx context.Context, c *CLI, api serviceAPI, id string, quiet, rollback bool) error {
 	return waitService(ctx, c, api, id, quiet, rollback, true)
 }
@@ -595,17 +611,11 @@ func waitService(ctx context.Context, c *CLI, api serviceAPI, id string, quiet, 
 		return true
 	}
 	for {
-		svc, err := api.ServiceInspect(ctx, id, client.ServiceInspectOptions{})
+		svc, tasks, err := serviceTasks(ctx, api, id)
 		if err != nil {
 			return err
 		}
-		f := client.Filters{}
-		f.Add("service", svc.Service.ID)
-		tasks, err := api.TaskList(ctx, client.TaskListOptions{Filters: f})
-		if err != nil {
-			return err
-		}
-		cv := checkConvergence(svc.Service, tasks.Items, start, time.Now(), rollback, healthy)
+		cv := checkConvergence(svc, tasks, start, time.Now(), rollback, healthy)
 		pp.update(cv)
 		if cv.err != nil {
 			return cv.err
@@ -615,7 +625,7 @@ func waitService(ctx context.Context, c *CLI, api serviceAPI, id string, quiet, 
 			return nil
 		}
 		if time.Since(start) > convergeTimeout {
-			return fmt.Errorf("service %s did not converge within %s: %d out of %d tasks running", svc.Service.Spec.Name, convergeTimeout, cv.running, cv.want)
+			return fmt.Errorf("service %s did not converge within %s: %d out of %d tasks running", svc.Spec.Name, convergeTimeout, cv.running, cv.want)
 		}
 		select {
 		case <-ctx.Done():

@@ -408,30 +408,24 @@ func waitDependency(ctx context.Context, c *CLI, api serviceAPI, dep, condition 
 func waitCompleted(ctx context.Context, api serviceAPI, id string) error {
 	start := time.Now()
 	for {
-		svc, err := api.ServiceInspect(ctx, id, client.ServiceInspectOptions{})
+		svc, tasks, err := serviceTasks(ctx, api, id)
 		if err != nil {
 			return err
 		}
-		f := client.Filters{}
-		f.Add("service", svc.Service.ID)
-		tasks, err := api.TaskList(ctx, client.TaskListOptions{Filters: f})
-		if err != nil {
-			return err
-		}
-		rp := svc.Service.Spec.TaskTemplate.RestartPolicy
+		rp := svc.Spec.TaskTemplate.RestartPolicy
 		noRestart := rp != nil && rp.Condition == swarm.RestartPolicyConditionNone
-		for _, t := range tasks.Items {
+		for _, t := range tasks {
 			switch t.Status.State {
 			case swarm.TaskStateComplete:
 				return nil
 			case swarm.TaskStateFailed, swarm.TaskStateRejected:
 				if noRestart {
-					return fmt.Errorf("service %s did not complete successfully: %s", svc.Service.Spec.Name, cmp.Or(t.Status.Err, t.Status.Message))
+					return fmt.Errorf("service %s did not complete successfully: %s", svc.Spec.Name, cmp.Or(t.Status.Err, t.Status.Message))
 				}
 			}
 		}
 		if time.Since(start) > convergeTimeout {
-			return fmt.Errorf("service %s did not complete within %s", svc.Service.Spec.Name, convergeTimeout)
+			return fmt.Errorf("service %s did not complete within %s", svc.Spec.Name, convergeTimeout)
 		}
 		select {
 		case <-ctx.Done():
