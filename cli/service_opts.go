@@ -258,8 +258,18 @@ func checkConvergence(svc swarm.Service, tasks []swarm.Task, since, now time.Tim
 		}
 		return t.NodeID
 	}
+	// A one-shot service (restart condition none or on-failure) is done
+	// once its task completed: it is not started again.
+	rp := svc.Spec.TaskTemplate.RestartPolicy
+	oneShot := rp != nil && (rp.Condition == swarm.RestartPolicyConditionNone || rp.Condition == swarm.RestartPolicyConditionOnFailure)
 	current := map[string]swarm.Task{}
+	completed := map[string]swarm.Task{}
 	failures := map[string][]swarm.Task{}
+	newest := func(m map[string]swarm.Task, t swarm.Task) {
+		if old, ok := m[place(t)]; !ok || t.Meta.CreatedAt.After(old.Meta.CreatedAt) {
+			m[place(t)] = t
+		}
+	}
 	for _, t := range tasks {
 		if specKey(t.Spec) != want {
 			continue
@@ -269,12 +279,20 @@ func checkConvergence(svc swarm.Service, tasks []swarm.Task, since, now time.Tim
 			if !t.Meta.CreatedAt.Before(since) {
 				failures[place(t)] = append(failures[place(t)], t)
 			}
+		case swarm.TaskStateComplete:
+			if oneShot {
+				newest(completed, t)
+				continue
+			}
 		}
 		if t.DesiredState != swarm.TaskStateRunning {
 			continue
 		}
-		if old, ok := current[place(t)]; !ok || t.Meta.CreatedAt.After(old.Meta.CreatedAt) {
-			current[place(t)] = t
+		newest(current, t)
+	}
+	for k, t := range completed {
+		if _, ok := current[k]; !ok {
+			current[k] = t
 		}
 	}
 	if r := svc.Spec.Mode.Replicated; r != nil {
@@ -310,6 +328,9 @@ func checkConvergence(svc swarm.Service, tasks []swarm.Task, since, now time.Tim
 		if t.Slot != 0 {
 			sp.label = fmt.Sprintf("%s/%d", k, cv.want)
 		}
+		if t.Status.State == swarm.TaskStateComplete {
+			cv.running++ // a one-shot task that finished is what it should be
+		}
 		if t.Status.State == swarm.TaskStateRunning {
 			if healthy(t) && now.Sub(t.Status.Timestamp) >= stableFor {
 				cv.running++
@@ -323,7 +344,7 @@ func checkConvergence(svc swarm.Service, tasks []swarm.Task, since, now time.Tim
 		cv.slots = append(cv.slots, sp)
 	}
 	limit := crashLoopFailures
-	if rp := svc.Spec.TaskTemplate.RestartPolicy; rp != nil {
+	if rp != nil {
 		if rp.Condition == swarm.RestartPolicyConditionNone {
 			limit = 1
 		} else if rp.MaxAttempts != nil && *rp.MaxAttempts > 0 && int(*rp.MaxAttempts)+1 < limit {

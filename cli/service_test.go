@@ -589,6 +589,23 @@ func TestCheckConvergence(t *testing.T) {
 	fresh[2].Status.Timestamp = now.Add(-stableFor)
 	assert.True(t, checkConvergence(svc, fresh, since, now, false, always).converged)
 
+	// A one-shot service (restart condition none or on-failure) is done
+	// once its task completed, desired state shut down or not; with the
+	// default condition (any) a completed task is restarted, so not done.
+	one := uint64(1)
+	job := svc
+	job.Spec.Mode = swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &one}}
+	done := running("j", "s", 1, v2, since)
+	done.Status.State, done.DesiredState = swarm.TaskStateComplete, swarm.TaskStateShutdown
+	for _, cond := range []swarm.RestartPolicyCondition{swarm.RestartPolicyConditionNone, swarm.RestartPolicyConditionOnFailure} {
+		job.Spec.TaskTemplate.RestartPolicy = &swarm.RestartPolicy{Condition: cond}
+		done.Spec = job.Spec.TaskTemplate
+		assert.True(t, checkConvergence(job, []swarm.Task{done}, since, now, false, always).converged, cond)
+	}
+	job.Spec.TaskTemplate.RestartPolicy = nil
+	done.Spec = job.Spec.TaskTemplate
+	assert.False(t, checkConvergence(job, []swarm.Task{done}, since, now, false, always).converged)
+
 	// Unhealthy running tasks are "starting".
 	notYet := func(t swarm.Task) bool { return t.ID != "b" }
 	cv = checkConvergence(svc, tasks, since, now, false, notYet)

@@ -394,6 +394,51 @@ func TestStackDependsOnHealthy(t *testing.T) {
 	assert.True(t, created.After(healthyAt), "app created at %s, after db became healthy at %s", created, healthyAt)
 }
 
+// TestStackDependsOnCompleted: a one-shot service (a migration, say) that
+// the app waits for with condition service_completed_successfully; one that
+// fails stops the deploy before the app is created.
+func TestStackDependsOnCompleted(t *testing.T) {
+	begin(t)
+	swarmInit(t, false)
+	compose := func(exit int) string {
+		file := filepath.Join(t.TempDir(), "docker-compose.yml")
+		require.NoError(t, os.WriteFile(file, []byte(fmt.Sprintf(`services:
+  migrate:
+    image: %s
+    command: ["sh", "-c", "sleep 1; exit %d"]
+    deploy:
+      restart_policy:
+        condition: none
+  app:
+    image: %s
+    command: ["sleep", "1000"]
+    depends_on:
+      migrate:
+        condition: service_completed_successfully
+`, busybox, exit, busybox)), 0o644))
+		return file
+	}
+
+	ok := stackName(t) + "-ok"
+	t.Cleanup(func() { wharf(t, "stack", "rm", ok) })
+	mustWharf(t, "stack", "deploy", "--detach=false", "-c", compose(0), ok)
+	migrate := lines(mustWharf(t, "ps", "-a", "-q", "--filter", "label=com.docker.swarm.service.name="+ok+"_migrate"))
+	require.Len(t, migrate, 1)
+	finished, err := time.Parse(time.RFC3339Nano, inspect(t, migrate[0], "{{.State.FinishedAt}}"))
+	require.NoError(t, err)
+	created, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(mustWharf(t, "service", "inspect", "-f", "{{.CreatedAt.Format \"2006-01-02T15:04:05.999999999Z07:00\"}}", ok+"_app")))
+	require.NoError(t, err)
+	assert.True(t, created.After(finished), "app created at %s, after migrate finished at %s", created, finished)
+
+	failed := stackName(t) + "-fail"
+	t.Cleanup(func() { wharf(t, "stack", "rm", failed) })
+	_, errOut, code := wharf(t, "stack", "deploy", "-c", compose(3), failed)
+	assert.NotEqual(t, 0, code)
+	assert.Contains(t, errOut, "did not complete successfully")
+	_, _, code = wharf(t, "service", "inspect", failed+"_app")
+	assert.NotEqual(t, 0, code, "the app is not created after its dependency failed")
+}
+
 // TestServiceBadInput: clear errors, nothing created.
 func TestServiceBadInput(t *testing.T) {
 	begin(t)
