@@ -9,8 +9,6 @@ import (
 
 	"github.com/containerd/errdefs"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	ggcr "github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/moby/moby/api/types/registry"
@@ -67,11 +65,9 @@ func TestInspectIndex(t *testing.T) {
 	require.NoError(t, err)
 	arm, err := random.Image(1024, 1)
 	require.NoError(t, err)
-	idx := mutate.AppendManifests(empty.Index,
-		mutate.IndexAddendum{Add: amd, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
-		mutate.IndexAddendum{Add: arm, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}}},
-	)
-	require.NoError(t, ggcr.WriteIndex(mustRef(t, host+"/multi/app:1"), idx))
+	idx := writeIndex(t, host+"/multi/app:1",
+		platformImg{amd, v1.Platform{OS: "linux", Architecture: "amd64"}},
+		platformImg{arm, v1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}})
 	dgst, err := idx.Digest()
 	require.NoError(t, err)
 

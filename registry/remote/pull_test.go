@@ -11,7 +11,6 @@ import (
 
 	"github.com/containerd/errdefs"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	ggcr "github.com/google/go-containerregistry/pkg/v1/remote"
@@ -79,11 +78,9 @@ func TestPullIndexDefaultsToHost(t *testing.T) {
 	}
 	foreign := platformImage(t, "linux", other)
 	native := platformImage(t, "linux", runtime.GOARCH)
-	idx := mutate.AppendManifests(empty.Index,
-		mutate.IndexAddendum{Add: foreign, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: other}}},
-		mutate.IndexAddendum{Add: native, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: runtime.GOARCH}}},
-	)
-	require.NoError(t, ggcr.WriteIndex(mustRef(t, host+"/multi/app:1"), idx))
+	writeIndex(t, host+"/multi/app:1",
+		platformImg{foreign, v1.Platform{OS: "linux", Architecture: other}},
+		platformImg{native, v1.Platform{OS: "linux", Architecture: runtime.GOARCH}})
 	nativeConfig, err := native.ConfigName()
 	require.NoError(t, err)
 

@@ -206,11 +206,9 @@ func TestPullIndexPicksPlatform(t *testing.T) {
 	require.NoError(t, err)
 	arm, err := random.Image(1024, 1)
 	require.NoError(t, err)
-	idx := mutate.AppendManifests(empty.Index,
-		mutate.IndexAddendum{Add: amd, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
-		mutate.IndexAddendum{Add: arm, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}}},
-	)
-	require.NoError(t, ggcr.WriteIndex(mustRef(t, host+"/multi/app:1"), idx))
+	idx := writeIndex(t, host+"/multi/app:1",
+		platformImg{amd, v1.Platform{OS: "linux", Architecture: "amd64"}},
+		platformImg{arm, v1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}})
 	idxDigest, err := idx.Digest()
 	require.NoError(t, err)
 	armConfig, err := arm.ConfigName()
@@ -365,4 +363,22 @@ func mustRef(t *testing.T, s string) name.Reference {
 	r, err := name.ParseReference(s)
 	require.NoError(t, err)
 	return r
+}
+
+// platformImg is an image and the platform an index says it is for.
+type platformImg struct {
+	img      v1.Image
+	platform v1.Platform
+}
+
+// writeIndex pushes an image index of entries, in order, as ref.
+func writeIndex(t *testing.T, ref string, entries ...platformImg) v1.ImageIndex {
+	t.Helper()
+	adds := make([]mutate.IndexAddendum, len(entries))
+	for i, e := range entries {
+		adds[i] = mutate.IndexAddendum{Add: e.img, Descriptor: v1.Descriptor{Platform: &e.platform}}
+	}
+	idx := mutate.AppendManifests(empty.Index, adds...)
+	require.NoError(t, ggcr.WriteIndex(mustRef(t, ref), idx))
+	return idx
 }

@@ -97,11 +97,8 @@ func TestDistributionInspectStackMissingImage(t *testing.T) {
 func TestDistributionInspectRegistryAuth(t *testing.T) {
 	begin(t)
 	dir := t.TempDir()
-	ht := filepath.Join(dir, "htpasswd")
-	_, errOut, code := runCLI(t, strings.NewReader("secret\n"), filepath.Join(env.bin, "wharf"), "registry", "htpasswd", "add", ht, "alice")
-	require.Equal(t, 0, code, errOut)
-	reg := startWharfRegistry(t, filepath.Join(dir, "data"), "--htpasswd", ht).addr
-	_, errOut, code = wharfIn(t, strings.NewReader("secret\n"), "login", "-u", "alice", "--password-stdin", reg)
+	reg := startWharfRegistry(t, filepath.Join(dir, "data"), "--htpasswd", htpasswdFile(t, dir, "alice")).addr
+	_, errOut, code := wharfIn(t, strings.NewReader("secret\n"), "login", "-u", "alice", "--password-stdin", reg)
 	require.Equal(t, 0, code, errOut)
 	t.Cleanup(func() { wharf(t, "logout", reg) })
 	ref := reg + "/alice/private:1"

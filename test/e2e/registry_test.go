@@ -55,6 +55,18 @@ func startWharfRegistry(t *testing.T, root string, extra ...string) *registryPro
 	return startWharfRegistryOn(t, "127.0.0.1", root, extra...)
 }
 
+// htpasswdFile writes an htpasswd file under dir with users, each with
+// the password "secret", through `wharf registry htpasswd add`.
+func htpasswdFile(t *testing.T, dir string, users ...string) string {
+	t.Helper()
+	ht := filepath.Join(dir, "htpasswd")
+	for _, u := range users {
+		_, errOut, code := runCLI(t, strings.NewReader("secret\n"), filepath.Join(env.bin, "wharf"), "registry", "htpasswd", "add", ht, u)
+		require.Equal(t, 0, code, errOut)
+	}
+	return ht
+}
+
 // startWharfRegistryOn is startWharfRegistry on a free port of local
 // address ip.
 func startWharfRegistryOn(t *testing.T, ip, root string, extra ...string) *registryProc {
@@ -196,10 +208,7 @@ func TestRegistryConformance(t *testing.T) {
 				flags = append(flags, "--allow-sparse")
 			}
 			if run.auth {
-				ht := filepath.Join(dir, "htpasswd")
-				_, errOut, code := runCLI(t, strings.NewReader("secret\n"), filepath.Join(env.bin, "wharf"), "registry", "htpasswd", "add", ht, "alice")
-				require.Equal(t, 0, code, errOut)
-				flags = append(flags, "--htpasswd", ht)
+				flags = append(flags, "--htpasswd", htpasswdFile(t, dir, "alice"))
 				envs = append(envs, "OCI_USERNAME=alice", "OCI_PASSWORD=secret")
 			}
 			reg := startWharfRegistry(t, filepath.Join(dir, "data"), flags...)
@@ -255,12 +264,7 @@ func TestRegistryConformance(t *testing.T) {
 func TestRegistryAuthDenials(t *testing.T) {
 	begin(t)
 	dir := t.TempDir()
-	ht := filepath.Join(dir, "htpasswd")
-	for _, u := range []string{"alice", "bob"} {
-		_, errOut, code := runCLI(t, strings.NewReader("secret\n"), filepath.Join(env.bin, "wharf"), "registry", "htpasswd", "add", ht, u)
-		require.Equal(t, 0, code, errOut)
-	}
-	reg := startWharfRegistry(t, filepath.Join(dir, "data"), "--htpasswd", ht)
+	reg := startWharfRegistry(t, filepath.Join(dir, "data"), "--htpasswd", htpasswdFile(t, dir, "alice", "bob"))
 
 	req, _ := http.NewRequest("GET", reg.url("/v2/"), nil)
 	req.SetBasicAuth("alice", "wrong")
@@ -474,18 +478,15 @@ func TestRegistryPathTricks(t *testing.T) {
 func TestRegistryTutorialFlow(t *testing.T) {
 	begin(t)
 	dir := t.TempDir()
-	ht := filepath.Join(dir, "htpasswd")
-	_, errOut, code := runCLI(t, strings.NewReader("secret\n"), filepath.Join(env.bin, "wharf"), "registry", "htpasswd", "add", ht, "alice")
-	require.Equal(t, 0, code, errOut)
-	reg := startWharfRegistry(t, filepath.Join(dir, "data"), "--htpasswd", ht).addr
+	reg := startWharfRegistry(t, filepath.Join(dir, "data"), "--htpasswd", htpasswdFile(t, dir, "alice")).addr
 	ref := reg + "/alice/get-started:part2"
 	// An image of its own (busybox plus a unique file), so that once it is
 	// removed, run really downloads its layer from wharf's registry.
 	importUnique(t, ref, "part2 "+t.Name()+" "+reg)
 
-	_, errOut, code = wharfIn(t, strings.NewReader("nope\n"), "login", "-u", "alice", "--password-stdin", reg)
+	_, refusal, code := wharfIn(t, strings.NewReader("nope\n"), "login", "-u", "alice", "--password-stdin", reg)
 	assert.NotEqual(t, 0, code)
-	assert.Contains(t, strings.ToLower(errOut), "unauthorized")
+	assert.Contains(t, strings.ToLower(refusal), "unauthorized")
 	out, errOut, code := wharfIn(t, strings.NewReader("secret\n"), "login", "-u", "alice", "--password-stdin", reg)
 	require.Equal(t, 0, code, errOut)
 	assert.Contains(t, out, "Login Succeeded")
