@@ -7,9 +7,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	ggcr "github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/moby/moby/api/types/registry"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -25,23 +23,11 @@ import (
 func (c *Client) Inspect(ctx context.Context, ref reference.Named, auth registry.AuthConfig) (registry.DistributionInspect, error) {
 	ref = reference.TagNameOnly(ref)
 	ident, _ := identifier(ref)
-	repo, err := c.repository(ref)
+	repo, puller, err := c.puller(ref, auth)
 	if err != nil {
 		return registry.DistributionInspect{}, err
 	}
-	var nref name.Reference = repo.Tag(ident)
-	if _, isDigest := ref.(reference.Canonical); isDigest {
-		nref = repo.Digest(ident)
-	}
-	opts, err := c.options(reference.Domain(ref), auth)
-	if err != nil {
-		return registry.DistributionInspect{}, err
-	}
-	puller, err := ggcr.NewPuller(opts...)
-	if err != nil {
-		return registry.DistributionInspect{}, err
-	}
-	desc, err := puller.Get(ctx, nref)
+	desc, err := puller.Get(ctx, manifestRef(repo, ref, ident))
 	if err != nil {
 		return registry.DistributionInspect{}, inspectError(ref, err)
 	}

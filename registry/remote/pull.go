@@ -40,28 +40,16 @@ func (c *Client) Pull(ctx context.Context, store *image.Store, ref reference.Nam
 	if !ok {
 		return PullResult{}, fmt.Errorf("pull %s: a tag or digest is required: %w", ref, errdefs.ErrInvalidArgument)
 	}
-	repo, err := c.repository(ref)
-	if err != nil {
-		return PullResult{}, err
-	}
-	var nref name.Reference = repo.Tag(ident)
-	if _, isDigest := ref.(reference.Canonical); isDigest {
-		nref = repo.Digest(ident)
-	}
 	want := wplatform.Host()
 	if platform != nil {
 		want = wplatform.Normalize(*platform)
 	}
 	plat := v1.Platform{OS: want.OS, Architecture: want.Architecture, Variant: want.Variant}
-	opts, err := c.options(reference.Domain(ref), auth)
+	repo, puller, err := c.puller(ref, auth, ggcr.WithPlatform(plat))
 	if err != nil {
 		return PullResult{}, err
 	}
-	puller, err := ggcr.NewPuller(append(opts, ggcr.WithPlatform(plat))...)
-	if err != nil {
-		return PullResult{}, err
-	}
-	desc, err := puller.Get(ctx, nref)
+	desc, err := puller.Get(ctx, manifestRef(repo, ref, ident))
 	if err != nil {
 		return PullResult{}, pullError(ref, err)
 	}
@@ -318,15 +306,7 @@ func (c *Client) fetchBlob(ctx context.Context, puller *ggcr.Puller, repo name.R
 
 // Tags lists the tags of ref's repository, for `pull --all-tags`.
 func (c *Client) Tags(ctx context.Context, ref reference.Named, auth registry.AuthConfig) ([]string, error) {
-	repo, err := c.repository(ref)
-	if err != nil {
-		return nil, err
-	}
-	opts, err := c.options(reference.Domain(ref), auth)
-	if err != nil {
-		return nil, err
-	}
-	puller, err := ggcr.NewPuller(opts...)
+	repo, puller, err := c.puller(ref, auth)
 	if err != nil {
 		return nil, err
 	}

@@ -126,6 +126,30 @@ func (c *Client) repository(ref reference.Named) (name.Repository, error) {
 	return repo, nil
 }
 
+// puller opens a puller for ref's registry with auth (and extra options)
+// and returns ref's repository too: what pull, inspect and tags start with.
+func (c *Client) puller(ref reference.Named, auth registry.AuthConfig, extra ...ggcr.Option) (name.Repository, *ggcr.Puller, error) {
+	repo, err := c.repository(ref)
+	if err != nil {
+		return name.Repository{}, nil, err
+	}
+	opts, err := c.options(reference.Domain(ref), auth)
+	if err != nil {
+		return name.Repository{}, nil, err
+	}
+	p, err := ggcr.NewPuller(append(opts, extra...)...)
+	return repo, p, err
+}
+
+// manifestRef names ref's manifest in repo: by digest when ref has one,
+// else by the tag ident.
+func manifestRef(repo name.Repository, ref reference.Named, ident string) name.Reference {
+	if _, isDigest := ref.(reference.Canonical); isDigest {
+		return repo.Digest(ident)
+	}
+	return repo.Tag(ident)
+}
+
 // options are the go-containerregistry options of one operation.
 func (c *Client) options(host string, auth registry.AuthConfig) ([]ggcr.Option, error) {
 	t, err := c.transport(host)
