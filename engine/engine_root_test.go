@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,8 +53,20 @@ func newTestEngine(t *testing.T) *Engine {
 		}
 		e.nets.Uninstall(context.Background())
 		e.Close()
-		for _, ctl := range []string{"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd"} {
-			os.Remove(filepath.Join("/sys/fs/cgroup", ctl, cg))
+		// Every hierarchy, the unified one too; children first (cgroup
+		// directories go with rmdir, one at a time).
+		dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", cg))
+		for _, d := range dirs {
+			var tree []string
+			_ = filepath.WalkDir(d, func(p string, de fs.DirEntry, err error) error {
+				if err == nil && de.IsDir() {
+					tree = append(tree, p)
+				}
+				return nil
+			})
+			for i := len(tree) - 1; i >= 0; i-- {
+				os.Remove(tree[i])
+			}
 		}
 	})
 	_, err = e.ImageImport(context.Background(), bytes.NewReader(busyboxTar(t)), "busybox", "latest", nil, "")
