@@ -159,7 +159,7 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 	}
 	saved = make(chan error, 1)
 	go func(ch chan<- error) { ch <- e.putRecord(c.ID, rec) }(saved)
-	task, err := shim.Create(ctx, shim.Config{
+	task, err := e.shims.Create(ctx, shim.Config{
 		ID:          c.ID,
 		Bundle:      sd,
 		StateDir:    sd,
@@ -169,7 +169,6 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 		Terminal:    c.Config.Tty,
 		OpenStdin:   c.Config.OpenStdin,
 		StdinOnce:   c.Config.StdinOnce,
-		ShimBinary:  e.cfg.ShimBinary,
 	})
 	if err != nil {
 		return err
@@ -308,9 +307,16 @@ func hasEnv(env []string, key string) bool {
 // network, wait for it (awaitRuntimeDelete, e.releases).
 func (e *Engine) teardown(c *Container) { e.teardownThen(c, nil) }
 
-// teardownThen is teardown held back until after is closed (nil: at once).
-// An auto-removed container's client waits for the removal: the teardown
-// competing with it for two CPUs only delays it.
+// removedTeardownGrace holds an auto-removed container's teardown back a
+// little longer after the removal: the client waiting for the removal
+// (docker run --rm) still has to read the answer and exit, and unmounting
+// (an expedited RCU grace period: IPIs to every CPU) and `runc delete` (a
+// whole Go program) competing with it for two CPUs delay it by 3–5 ms here.
+const removedTeardownGrace = 10 * time.Millisecond
+
+// teardownThen is teardown held back until after is closed and a grace
+// period passed (nil: at once). An auto-removed container's client waits for
+// the removal: the teardown competing with it for two CPUs only delays it.
 func (e *Engine) teardownThen(c *Container, after <-chan struct{}) {
 	rt := e.runtimeFor(c.HostConfig.Runtime)
 	done := make(chan struct{})
@@ -325,6 +331,7 @@ func (e *Engine) teardownThen(c *Container, after <-chan struct{}) {
 		defer finish()
 		if after != nil {
 			<-after
+			time.Sleep(removedTeardownGrace)
 		}
 		sd := e.stateDir(id)
 		if err := snapshot.Unmount(filepath.Join(sd, "rootfs")); err != nil {
