@@ -22,7 +22,6 @@ import (
 	"wharf.io/wharf/image"
 	"wharf.io/wharf/network"
 	"wharf.io/wharf/runtime/runc"
-	"wharf.io/wharf/runtime/shim"
 	"wharf.io/wharf/snapshot"
 	"wharf.io/wharf/snapshot/overlay"
 	"wharf.io/wharf/volume"
@@ -56,7 +55,6 @@ type Engine struct {
 	db     *bolt.DB
 	images *image.Store
 	snaps  snapshot.Snapshotter
-	shims  *shim.Launcher
 	vols   *volume.Store
 	nets   *network.Manager
 	events *eventLog
@@ -115,7 +113,6 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{cfg: cfg, log: cfg.Logger.With("component", "engine"), lock: lock, events: newEventLog(),
-		shims:      shim.NewLauncher(cfg.ShimBinary),
 		containers: map[string]*Container{}, names: map[string]string{}, execs: map[string]*execProcess{}}
 	e.ctx, e.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	ok := false
@@ -178,7 +175,6 @@ func (e *Engine) close() error {
 	}
 	e.mu.Unlock()
 	e.wg.Wait()
-	e.shims.Close()
 	var err error
 	if e.nets != nil {
 		err = e.nets.Close()

@@ -102,7 +102,7 @@ func (e *Engine) ExecStart(ctx context.Context, execID string, detach bool, s At
 	}
 	rt := e.runtimeFor(c.HostConfig.Runtime)
 	bg := context.WithoutCancel(ctx)
-	task, err := e.shims.Create(bg, shim.Config{
+	task, err := shim.Create(bg, shim.Config{
 		ID:          c.ID,
 		StateDir:    sd,
 		Runtime:     rt.Binary,
@@ -111,6 +111,7 @@ func (e *Engine) ExecStart(ctx context.Context, execID string, detach bool, s At
 		OpenStdin:   x.Config.AttachStdin,
 		StdinOnce:   true,
 		Exec:        proc,
+		ShimBinary:  e.cfg.ShimBinary,
 	})
 	if err != nil {
 		os.RemoveAll(sd)

@@ -159,7 +159,7 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 	}
 	saved = make(chan error, 1)
 	go func(ch chan<- error) { ch <- e.putRecord(c.ID, rec) }(saved)
-	task, err := e.shims.Create(ctx, shim.Config{
+	task, err := shim.Create(ctx, shim.Config{
 		ID:          c.ID,
 		Bundle:      sd,
 		StateDir:    sd,
@@ -169,6 +169,7 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 		Terminal:    c.Config.Tty,
 		OpenStdin:   c.Config.OpenStdin,
 		StdinOnce:   c.Config.StdinOnce,
+		ShimBinary:  e.cfg.ShimBinary,
 	})
 	if err != nil {
 		return err

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"log"
 	"os"
 	"os/signal"
@@ -27,52 +26,22 @@ func main() {
 	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
 	log.SetPrefix(fmt.Sprintf("wharf-shim[%d] ", os.Getpid()))
 
-	if len(os.Args) != 2 || os.Args[1] == "" {
-		fmt.Fprintln(os.Stderr, "usage: wharf-shim STATE_DIR | --spare (started by wharfd)")
+	if len(os.Args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: wharf-shim STATE_DIR (started by wharfd)")
 		os.Exit(2)
 	}
-	// The daemon's terminal session or its death must not take us down.
-	signal.Ignore(unix.SIGHUP, unix.SIGINT, unix.SIGPIPE)
-	stateDir := os.Args[1]
-	if stateDir == wire.SpareFlag {
-		var ok bool
-		if stateDir, ok = awaitStateDir(); !ok {
-			return
-		}
-	}
-	ready := os.NewFile(wire.ReadyFD, "ready")
-	if err := run(stateDir, ready); err != nil {
+	ready := os.NewFile(3, "ready")
+	if err := run(os.Args[1], ready); err != nil {
 		logf("%v", err)
 		os.Exit(1)
 	}
 }
 
-// awaitStateDir is a spare's wait for its container: the state dir arrives
-// on fd SpareStateDirFD; false when the daemon closed it without one. The
-// spare's diagnostics then go to the state dir's log, as a shim's do.
-func awaitStateDir() (string, bool) {
-	// Pay now for what the first child process costs a Go program: the
-	// runtime's one-time check that pidfds work forks a throwaway child.
-	if p, err := os.FindProcess(os.Getpid()); err == nil {
-		p.Release()
-	}
-	f := os.NewFile(wire.SpareStateDirFD, "state-dir")
-	b, err := io.ReadAll(f)
-	f.Close()
-	if err != nil || len(b) == 0 {
-		return "", false
-	}
-	stateDir := string(b)
-	if l, err := os.OpenFile(filepath.Join(stateDir, wire.LogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600); err == nil {
-		unix.Dup3(int(l.Fd()), 2, 0)
-		l.Close()
-	}
-	return stateDir, true
-}
-
 // run creates the process, reports readiness on ready and serves until the
 // process is gone and its exit recorded.
 func run(stateDir string, ready *os.File) error {
+	// The daemon's terminal session or its death must not take us down.
+	signal.Ignore(unix.SIGHUP, unix.SIGINT, unix.SIGPIPE)
 	if err := os.Chdir(stateDir); err != nil {
 		return err
 	}

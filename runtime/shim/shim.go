@@ -70,37 +70,19 @@ type Task struct {
 // Create launches a shim with the process's stdio ready but nothing run yet:
 // the caller attaches its clients, then Start runs the process.
 func Create(ctx context.Context, cfg Config) (*Task, error) {
-	return create(ctx, cfg, nil)
-}
-
-// create is Create, handing the container to sp when it is not nil (a
-// spare shim of the same binary) instead of starting a shim.
-func create(ctx context.Context, cfg Config, sp *spare) (*Task, error) {
-	bin, err := prepare(cfg)
-	if err != nil {
-		return nil, err
-	}
-	var proc *launched
-	if sp != nil && sp.assign(cfg.StateDir) {
-		proc = &sp.launched
-	} else if proc, err = launch(bin, cfg.StateDir); err != nil {
-		return nil, err
-	}
-	return proc.awaitReady(ctx, cfg)
-}
-
-// prepare checks cfg and writes what the shim reads at start into its state
-// dir; it returns the shim binary's path.
-func prepare(cfg Config) (string, error) {
 	if cfg.ID == "" || cfg.StateDir == "" {
-		return "", fmt.Errorf("shim needs a container id and a state dir: %w", errdefs.ErrInvalidArgument)
+		return nil, fmt.Errorf("shim needs a container id and a state dir: %w", errdefs.ErrInvalidArgument)
 	}
 	if cfg.Exec == nil && cfg.Bundle == "" {
-		return "", fmt.Errorf("shim for %s needs a bundle: %w", cfg.ID, errdefs.ErrInvalidArgument)
+		return nil, fmt.Errorf("shim for %s needs a bundle: %w", cfg.ID, errdefs.ErrInvalidArgument)
 	}
-	bin, err := shimBinary(cfg.ShimBinary)
+	bin := cfg.ShimBinary
+	if bin == "" {
+		bin = "wharf-shim"
+	}
+	bin, err := exec.LookPath(bin)
 	if err != nil {
-		return "", err
+		return nil, fmt.Errorf("shim binary: %w", errors.Join(err, errdefs.ErrUnavailable))
 	}
 	wc := wire.Config{
 		ID: cfg.ID, Bundle: cfg.Bundle, Runtime: cfg.Runtime, RuntimeRoot: cfg.RuntimeRoot,
@@ -112,104 +94,66 @@ func prepare(cfg Config) (string, error) {
 	}
 	if wc.Bundle != "" {
 		if wc.Bundle, err = filepath.Abs(wc.Bundle); err != nil {
-			return "", err
+			return nil, err
 		}
 	}
 	if wc.LogPath != "" {
 		if wc.LogPath, err = filepath.Abs(wc.LogPath); err != nil {
-			return "", err
+			return nil, err
 		}
 	}
 	if err := writeJSON(filepath.Join(cfg.StateDir, wire.ConfigFile), wc); err != nil {
-		return "", err
+		return nil, err
 	}
 	if cfg.Exec != nil {
 		if err := writeJSON(filepath.Join(cfg.StateDir, wire.ProcessFile), cfg.Exec); err != nil {
-			return "", err
+			return nil, err
 		}
 	}
 	for _, stale := range []string{wire.ExitFile, wire.SocketName, wire.PidFile} {
 		os.Remove(filepath.Join(cfg.StateDir, stale))
 	}
-	return bin, nil
-}
 
-// shimBinary resolves the wharf-shim executable ("" looks it up on PATH).
-func shimBinary(bin string) (string, error) {
-	if bin == "" {
-		bin = "wharf-shim"
-	}
-	p, err := exec.LookPath(bin)
-	if err != nil {
-		return "", fmt.Errorf("shim binary: %w", errors.Join(err, errdefs.ErrUnavailable))
-	}
-	return p, nil
-}
-
-// launched is a started shim process and the pipe it reports readiness on.
-type launched struct {
-	cmd    *exec.Cmd
-	ready  *os.File      // read end; the shim writes one Response and closes it
-	exited chan struct{} // closed once the shim is reaped
-}
-
-// launch starts a shim for stateDir, its diagnostics going to the state
-// dir's log.
-func launch(bin, stateDir string) (*launched, error) {
-	shimLog, err := os.OpenFile(filepath.Join(stateDir, wire.LogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	defer shimLog.Close()
-	cmd := exec.Command(bin, stateDir)
-	cmd.Stderr = shimLog
-	return start(cmd)
-}
-
-// start starts a shim command with the ready pipe as its fd 3 (and
-// cmd.ExtraFiles after it) and reaps it in the background.
-func start(cmd *exec.Cmd) (*launched, error) {
 	readyR, readyW, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
-	cmd.ExtraFiles = append([]*os.File{readyW}, cmd.ExtraFiles...)
+	defer readyR.Close()
+	shimLog, err := os.OpenFile(filepath.Join(cfg.StateDir, wire.LogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		readyW.Close()
+		return nil, err
+	}
+	cmd := exec.Command(bin, cfg.StateDir)
+	cmd.Stderr = shimLog
+	cmd.ExtraFiles = []*os.File{readyW}
 	// Its own session: signals to the daemon's process group, and the
 	// daemon's death, must not reach the shim.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	err = cmd.Start()
 	readyW.Close()
+	shimLog.Close()
 	if err != nil {
-		readyR.Close()
 		return nil, fmt.Errorf("start shim: %w", err)
 	}
-	l := &launched{cmd: cmd, ready: readyR, exited: make(chan struct{})}
 	// Reap the shim if it exits while this daemon still runs; after a
 	// daemon restart it is init's child.
-	go func() {
-		cmd.Wait()
-		close(l.exited)
-	}()
-	return l, nil
-}
+	go cmd.Wait()
 
-// awaitReady reads the shim's create response.
-func (l *launched) awaitReady(ctx context.Context, cfg Config) (*Task, error) {
-	defer l.ready.Close()
 	type result struct {
 		b   []byte
 		err error
 	}
 	ch := make(chan result, 1)
 	go func() {
-		b, err := io.ReadAll(l.ready)
+		b, err := io.ReadAll(readyR)
 		ch <- result{b, err}
 	}()
 	var res result
 	select {
 	case res = <-ch:
 	case <-ctx.Done():
-		l.cmd.Process.Kill()
+		cmd.Process.Kill()
 		return nil, ctx.Err()
 	}
 	var resp wire.Response

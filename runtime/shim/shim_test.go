@@ -193,12 +193,7 @@ func (s *syncBuffer) String() string {
 
 // run creates, attaches, starts and waits, returning stdout, stderr, exit.
 func (e *env) run(ctx context.Context, cfg shim.Config, stdin io.Reader) (string, string, shim.Exit) {
-	return e.runWith(ctx, shim.Create, cfg, stdin)
-}
-
-// runWith is run with another way of creating the shim (a Launcher's).
-func (e *env) runWith(ctx context.Context, create func(context.Context, shim.Config) (*shim.Task, error), cfg shim.Config, stdin io.Reader) (string, string, shim.Exit) {
-	task, err := create(ctx, cfg)
+	task, err := shim.Create(ctx, cfg)
 	require.NoError(e.t, err)
 	defer task.Close()
 	var stdout, stderr syncBuffer

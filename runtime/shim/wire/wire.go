@@ -19,17 +19,6 @@ const (
 	RuntimeLogFile = "runtime.log"  // runc --log (JSON lines)
 )
 
-// How the daemon starts a shim: `wharf-shim STATE_DIR`, or `wharf-shim
-// --spare` ahead of need, which then reads its state dir from fd
-// SpareStateDirFD until end-of-file (none at all: not needed, exit). Either
-// way the shim writes one Response line on fd ReadyFD once the process's
-// stdio is ready (or creating failed) and closes it.
-const (
-	SpareFlag       = "--spare"
-	ReadyFD         = 3
-	SpareStateDirFD = 4
-)
-
 // Config tells the shim what to run. The shim's state directory is its
 // first argument and its working directory.
 type Config struct {
