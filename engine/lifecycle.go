@@ -441,7 +441,7 @@ func (e *Engine) handleExit(c *Container, t *shim.Task, exit shim.Exit) {
 	c.notify()
 	c.mu.Unlock()
 	if autoRemove {
-		if err := e.remove(c, true); err != nil {
+		if err := e.removeAuto(c); err != nil {
 			e.log.Error("auto-remove", "id", c.ID, "err", err)
 		}
 	}
@@ -741,6 +741,18 @@ func (e *Engine) ContainerRemove(ctx context.Context, idOrName string, force, re
 // dies after it removes the files at its next start (reclaimOrphans), so no
 // "removing" state needs recording first.
 func (e *Engine) remove(c *Container, removeVolumes bool) error {
+	return e.removeThen(c, removeVolumes, false)
+}
+
+// removeAuto is remove for a container removed because it exited (run
+// --rm). Its waiters (the client of docker run --rm) have their answer
+// before the record's deletion is committed, not after its two syncs: a
+// daemon that dies in between finds the record at its next start, with the
+// process gone, and removes the container again before it serves anything
+// (restore), so the removal it answered stands.
+func (e *Engine) removeAuto(c *Container) error { return e.removeThen(c, true, true) }
+
+func (e *Engine) removeThen(c *Container, removeVolumes, answerFirst bool) error {
 	ctx := context.Background()
 	c.mu.Lock()
 	if c.removed {
@@ -749,7 +761,18 @@ func (e *Engine) remove(c *Container, removeVolumes bool) error {
 	}
 	c.State.Status = container.StateRemoving
 	c.notify()
-	if err := e.deleteRecord(c.ID); err != nil {
+	var deleted chan struct{} // closed once the record's deletion is committed
+	if answerFirst {
+		deleted = make(chan struct{})
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			defer close(deleted)
+			if err := e.deleteRecord(c.ID); err != nil {
+				e.log.Error("delete record of removed container", "id", c.ID, "err", err)
+			}
+		}()
+	} else if err := e.deleteRecord(c.ID); err != nil {
 		c.State.Status = container.StateDead // as docker: removal failed, rm may try again
 		c.notify()
 		c.mu.Unlock()
@@ -757,7 +780,11 @@ func (e *Engine) remove(c *Container, removeVolumes bool) error {
 	}
 	c.removed = true
 	c.notify()
-	e.reclaim(c.ID, c.runtimeDeleted)
+	var torndown <-chan struct{} = c.runtimeDeleted
+	if deleted != nil {
+		torndown = both(torndown, deleted)
+	}
+	e.reclaim(c.ID, torndown)
 	mounts := c.Mounts
 	c.mu.Unlock()
 
@@ -867,4 +894,19 @@ func (e *Engine) persist(c *Container) {
 	if err := e.save(c); err != nil {
 		e.log.Error("persist container state", "id", c.ID, "err", err)
 	}
+}
+
+// both is closed once a and b are (a nil channel counts as closed).
+func both(a, b <-chan struct{}) <-chan struct{} {
+	out := make(chan struct{})
+	go func() {
+		defer close(out)
+		if a != nil {
+			<-a
+		}
+		if b != nil {
+			<-b
+		}
+	}()
+	return out
 }

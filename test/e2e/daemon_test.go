@@ -134,6 +134,30 @@ func TestCrashSafety(t *testing.T) {
 		_, _, code := wharf(t, "inspect", name)
 		assert.NotEqual(t, 0, code, "an acknowledged rm must stay done")
 	})
+	t.Run("run --rm", func(t *testing.T) {
+		// The client's answer comes before the record's deletion is
+		// synced; the removal it announced must stand all the same.
+		name := uniq(t, "")
+		rmOnCleanup(t, name)
+		mustWharf(t, "run", "--rm", "--name", name, busybox, "true")
+		kill9AndRestart(t, nil)
+		_, _, code := wharf(t, "inspect", name)
+		assert.NotEqual(t, 0, code, "a run --rm that returned must stay removed")
+	})
+	t.Run("--rm container exits while the daemon is down", func(t *testing.T) {
+		name := uniq(t, "")
+		rmOnCleanup(t, name)
+		gate := t.TempDir()
+		runDetached(t, "--rm", "--name", name, "-v", gate+":/gate", busybox, "sh", "-c", "while [ ! -e /gate/open ]; do sleep 0.05; done")
+		waitState(t, name, "running", 20*time.Second)
+		pid := atoi(t, inspect(t, name, "{{.State.Pid}}"))
+		kill9AndRestart(t, func() {
+			require.NoError(t, os.WriteFile(filepath.Join(gate, "open"), nil, 0o644))
+			eventually(t, func() bool { return !processAlive(pid) }, 20*time.Second, "the container did not exit")
+		})
+		// Removed while the daemon started, before it answered anything.
+		assert.Empty(t, mustWharf(t, "ps", "-aq", "--filter", "name="+name))
+	})
 	t.Run("import", func(t *testing.T) {
 		ref := "e2e/crash-import:1"
 		t.Cleanup(func() { _, _, _ = wharf(t, "rmi", "-f", ref) })
