@@ -187,21 +187,22 @@ func runRun(cmd *cobra.Command, c *CLI, o *runOptions, args []string) error {
 	s := &session{c: c, api: api, id: id, tty: cfg.Tty, stdin: cfg.AttachStdin,
 		noStdout: !cfg.AttachStdout, noStderr: !cfg.AttachStderr,
 		sigProxy: o.SigProxy && !cfg.Tty, detachKeys: o.DetachKeys}
+	// Attach, and register the wait so a fast exit is not missed (with --rm,
+	// wait for the removal so the container is gone when we return), both
+	// before start; the two requests go out together.
+	var waitC client.ContainerWaitResult
 	if !o.c.Detach {
-		if err := s.attach(ctx); err != nil {
+		attached := make(chan error, 1)
+		go func() { attached <- s.attach(ctx) }()
+		cond := container.WaitConditionNextExit
+		if spec.HostConfig.AutoRemove {
+			cond = container.WaitConditionRemoved
+		}
+		waitC = api.ContainerWait(context.WithoutCancel(ctx), id, client.ContainerWaitOptions{Condition: cond})
+		if err := <-attached; err != nil {
 			return runError(cmd, err, 125)
 		}
 		defer s.close()
-	}
-	// Register the wait before start so a fast exit is not missed; with --rm wait for
-	// the removal so the container is gone when we return.
-	cond := container.WaitConditionNextExit
-	if spec.HostConfig.AutoRemove {
-		cond = container.WaitConditionRemoved
-	}
-	var waitC client.ContainerWaitResult
-	if !o.c.Detach {
-		waitC = api.ContainerWait(context.WithoutCancel(ctx), id, client.ContainerWaitOptions{Condition: cond})
 	}
 	if _, err := api.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 		if !o.c.Detach {
