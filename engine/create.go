@@ -104,16 +104,25 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *containe
 	if c.Mounts, err = e.resolveMounts(ctx, &cfg, hc, &undo); err != nil {
 		return resp, err
 	}
-	if _, err = e.snaps.Prepare(ctx, id, string(img.ChainID)); err != nil {
-		return resp, fmt.Errorf("prepare rootfs: %w", err)
+	// The rootfs snapshot (its commit syncs twice) is prepared while the
+	// container's own files are written.
+	prepared := make(chan error, 1)
+	go func() {
+		_, err := e.snaps.Prepare(ctx, id, string(img.ChainID))
+		prepared <- err
+	}()
+	dir := e.containerDir(id)
+	err = os.MkdirAll(dir, 0o700)
+	if err == nil {
+		err = e.writeEtcFiles(c)
+	}
+	if perr := <-prepared; perr != nil {
+		os.RemoveAll(dir)
+		return resp, fmt.Errorf("prepare rootfs: %w", perr)
 	}
 	undo = append(undo, func() { e.snaps.Remove(context.WithoutCancel(ctx), id) })
-	dir := e.containerDir(id)
-	if err = os.MkdirAll(dir, 0o700); err != nil {
-		return resp, err
-	}
 	undo = append(undo, func() { os.RemoveAll(dir) })
-	if err = e.writeEtcFiles(c); err != nil {
+	if err != nil {
 		return resp, err
 	}
 
