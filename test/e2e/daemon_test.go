@@ -125,14 +125,19 @@ func TestCrashSafety(t *testing.T) {
 		kill9AndRestart(t, nil)
 		mustWharf(t, "volume", "inspect", vol)
 	})
+	// goneAfterKill9 kills the daemon: container name, whose removal was
+	// acknowledged, must still be gone after the restart.
+	goneAfterKill9 := func(t *testing.T, name string) {
+		kill9AndRestart(t, nil)
+		_, _, code := wharf(t, "inspect", name)
+		assert.NotEqual(t, 0, code, "an acknowledged removal must stay done")
+	}
 	t.Run("rm", func(t *testing.T) {
 		name := uniq(t, "")
 		rmOnCleanup(t, name)
 		mustWharf(t, "create", "--name", name, busybox, "true")
 		mustWharf(t, "rm", name)
-		kill9AndRestart(t, nil)
-		_, _, code := wharf(t, "inspect", name)
-		assert.NotEqual(t, 0, code, "an acknowledged rm must stay done")
+		goneAfterKill9(t, name)
 	})
 	t.Run("run --rm", func(t *testing.T) {
 		// The client's answer comes before the record's deletion is
@@ -140,9 +145,7 @@ func TestCrashSafety(t *testing.T) {
 		name := uniq(t, "")
 		rmOnCleanup(t, name)
 		mustWharf(t, "run", "--rm", "--name", name, busybox, "true")
-		kill9AndRestart(t, nil)
-		_, _, code := wharf(t, "inspect", name)
-		assert.NotEqual(t, 0, code, "a run --rm that returned must stay removed")
+		goneAfterKill9(t, name)
 	})
 	t.Run("--rm container exits while the daemon is down", func(t *testing.T) {
 		name := uniq(t, "")
