@@ -724,11 +724,7 @@ func TestStackDeployDecisions(t *testing.T) {
 		TaskTemplate: swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: "redis"}}}
 	st := &stackFile{Secrets: []swarm.SecretSpec{{Annotations: swarm.Annotations{Name: "lab_pw", Labels: ns}, Data: []byte("x")}},
 		Services: []swarm.ServiceSpec{redis, web}, DependsOn: map[string]map[string]string{"lab_web": {"lab_redis": "service_started"}}}
-	st.Networks = append(st.Networks, struct {
-		Name     string                      `json:"name"`
-		External bool                        `json:"external"`
-		Create   client.NetworkCreateOptions `json:"create"`
-	}{Name: "lab_default", Create: client.NetworkCreateOptions{Driver: "overlay", Labels: ns}})
+	st.Networks = append(st.Networks, stackNetwork{Name: "lab_default", Create: client.NetworkCreateOptions{Driver: "overlay", Labels: ns}})
 
 	var out strings.Builder
 	c := &CLI{Streams: Streams{Out: &out, Err: &out}}
@@ -787,11 +783,7 @@ func TestStackDeployChecksImages(t *testing.T) {
 			TaskTemplate: swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: image}}}
 	}
 	st := &stackFile{Services: []swarm.ServiceSpec{svc("lab_a", "busybox"), svc("lab_b", "nosuch:v1")}}
-	st.Networks = append(st.Networks, struct {
-		Name     string                      `json:"name"`
-		External bool                        `json:"external"`
-		Create   client.NetworkCreateOptions `json:"create"`
-	}{Name: "lab_default", Create: client.NetworkCreateOptions{Driver: "overlay", Labels: ns}})
+	st.Networks = append(st.Networks, stackNetwork{Name: "lab_default", Create: client.NetworkCreateOptions{Driver: "overlay", Labels: ns}})
 	var out strings.Builder
 	c := &CLI{Streams: Streams{Out: &out, Err: &out}}
 	ctx := context.Background()

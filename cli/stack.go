@@ -30,16 +30,19 @@ const labelNamespace = "com.docker.stack.namespace"
 // stackFile is what `wharfd compose convert` prints (compose.Stack; the
 // client does not link the compose package, see cmd/wharfd/compose.go).
 type stackFile struct {
-	Networks []struct {
-		Name     string                      `json:"name"`
-		External bool                        `json:"external"`
-		Create   client.NetworkCreateOptions `json:"create"`
-	} `json:"networks"`
+	Networks  []stackNetwork               `json:"networks"`
 	Secrets   []swarm.SecretSpec           `json:"secrets"`
 	Configs   []swarm.ConfigSpec           `json:"configs"`
 	Services  []swarm.ServiceSpec          `json:"services"`
 	DependsOn map[string]map[string]string `json:"dependsOn"`
 	Warnings  []string                     `json:"warnings"`
+}
+
+// stackNetwork is a network of the stack: to create, or external (to find).
+type stackNetwork struct {
+	Name     string                      `json:"name"`
+	External bool                        `json:"external"`
+	Create   client.NetworkCreateOptions `json:"create"`
 }
 
 // stackAPI adds what stack deploy and rm need to serviceAPI.

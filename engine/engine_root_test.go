@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,21 +52,7 @@ func newTestEngine(t *testing.T) *Engine {
 		}
 		e.nets.Uninstall(context.Background())
 		e.Close()
-		// Every hierarchy, the unified one too; children first (cgroup
-		// directories go with rmdir, one at a time).
-		dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", cg))
-		for _, d := range dirs {
-			var tree []string
-			_ = filepath.WalkDir(d, func(p string, de fs.DirEntry, err error) error {
-				if err == nil && de.IsDir() {
-					tree = append(tree, p)
-				}
-				return nil
-			})
-			for i := len(tree) - 1; i >= 0; i-- {
-				os.Remove(tree[i])
-			}
-		}
+		testutil.RemoveCgroupTree(cg)
 	})
 	_, err = e.ImageImport(context.Background(), bytes.NewReader(busyboxTar(t)), "busybox", "latest", nil, "")
 	require.NoError(t, err)

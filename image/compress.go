@@ -42,21 +42,20 @@ func (s *Store) CompressLayers(ctx context.Context, refOrID string, compressing 
 func (s *Store) compressPlainLayers(ctx context.Context, refOrID string, compressing func(digest.Digest)) (map[digest.Digest]digest.Digest, error) {
 	s.layerMu.RLock()
 	defer s.layerMu.RUnlock()
-	s.mu.RLock()
-	e, _, err := s.resolve(refOrID)
+	_, layers, err := s.layersOf(refOrID)
+	if err != nil {
+		return nil, err
+	}
 	var plain []layerRecord
-	if err == nil {
-		seen := map[digest.Digest]bool{}
-		for _, l := range e.rec.Layers {
-			if l.MediaType == ocispec.MediaTypeImageLayer && !seen[l.Blob] {
-				seen[l.Blob] = true
-				plain = append(plain, l)
-			}
+	seen := map[digest.Digest]bool{}
+	for _, l := range layers {
+		if l.MediaType == ocispec.MediaTypeImageLayer && !seen[l.Blob] {
+			seen[l.Blob] = true
+			plain = append(plain, l)
 		}
 	}
-	s.mu.RUnlock()
-	if err != nil || len(plain) == 0 {
-		return nil, err
+	if len(plain) == 0 {
+		return nil, nil
 	}
 	out := make([]digest.Digest, len(plain))
 	g, gctx := errgroup.WithContext(ctx)

@@ -280,21 +280,15 @@ func (pi *PushImage) Close() {
 func (s *Store) ForPush(ctx context.Context, refOrID string) (*PushImage, error) {
 	s.layerMu.RLock()
 	defer s.layerMu.RUnlock()
-	s.mu.RLock()
-	e, _, err := s.resolve(refOrID)
-	var layers []layerRecord
-	if err == nil {
-		layers = slices.Clone(e.rec.Layers)
-	}
-	s.mu.RUnlock()
+	id, layers, err := s.layersOf(refOrID)
 	if err != nil {
 		return nil, err
 	}
-	raw, err := s.blobs.read(e.rec.ID)
+	raw, err := s.blobs.read(id)
 	if err != nil {
-		return nil, fmt.Errorf("image %s config: %w", e.rec.ID, err)
+		return nil, fmt.Errorf("image %s config: %w", id, err)
 	}
-	pi := &PushImage{ID: e.rec.ID, Config: raw}
+	pi := &PushImage{ID: id, Config: raw}
 	for _, l := range layers {
 		f, err := s.blobs.open(l.Blob)
 		if err != nil {
@@ -310,6 +304,17 @@ func (s *Store) ForPush(ctx context.Context, refOrID string) (*PushImage, error)
 		pi.Layers = append(pi.Layers, PushLayer{Blob: l.Blob, DiffID: l.DiffID, MediaType: l.MediaType, Size: fi.Size(), File: f})
 	}
 	return pi, nil
+}
+
+// layersOf resolves refOrID to its image ID and a copy of its layer records.
+func (s *Store) layersOf(refOrID string) (digest.Digest, []layerRecord, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e, _, err := s.resolve(refOrID)
+	if err != nil {
+		return "", nil, err
+	}
+	return e.rec.ID, slices.Clone(e.rec.Layers), nil
 }
 
 // RepositoryTags lists the tags of repository name (normalised, e.g.

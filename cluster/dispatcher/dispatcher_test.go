@@ -23,13 +23,21 @@ func (s syncRecorder) Sync(_ context.Context, as []agent.Assignment) error {
 	return nil
 }
 
+// quiet logs errors only.
+var quiet = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+
+// openStore opens a one-node store in a temp dir, closed after the test.
+func openStore(ctx context.Context, t *testing.T) *store.Store {
+	st, err := store.Open(ctx, store.Config{Dir: t.TempDir(), Name: "n1", Logger: quiet})
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
 func TestAssignmentsAndStatusReports(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	st, err := store.Open(ctx, store.Config{Dir: t.TempDir(), Name: "n1", Logger: log})
-	require.NoError(t, err)
-	t.Cleanup(func() { st.Close() })
+	st := openStore(ctx, t)
 
 	svc := &swarm.Service{Spec: swarm.ServiceSpec{Annotations: swarm.Annotations{Name: "web"},
 		EndpointSpec: &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, PublishedPort: 8080, PublishMode: swarm.PortConfigPublishModeHost}}}}}
@@ -41,7 +49,7 @@ func TestAssignmentsAndStatusReports(t *testing.T) {
 	require.NoError(t, st.Tasks().Create(ctx, other))
 
 	rec := syncRecorder{got: make(chan []agent.Assignment, 16)}
-	d := New(st, "n1", nil, log)
+	d := New(st, "n1", nil, quiet)
 	d.SetAgent(rec)
 	go d.Run(ctx)
 	var as []agent.Assignment
@@ -69,10 +77,7 @@ func TestAssignmentsAndStatusReports(t *testing.T) {
 func TestAssignmentCarriesRegistryAuth(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	st, err := store.Open(ctx, store.Config{Dir: t.TempDir(), Name: "n1", Logger: log})
-	require.NoError(t, err)
-	t.Cleanup(func() { st.Close() })
+	st := openStore(ctx, t)
 
 	svc := &swarm.Service{Spec: swarm.ServiceSpec{Annotations: swarm.Annotations{Name: "web"}}}
 	op, err := st.Services().CreateOp(svc)
@@ -88,7 +93,7 @@ func TestAssignmentCarriesRegistryAuth(t *testing.T) {
 	}
 
 	rec := syncRecorder{got: make(chan []agent.Assignment, 16)}
-	d := New(st, "n1", nil, log)
+	d := New(st, "n1", nil, quiet)
 	d.SetAgent(rec)
 	go d.Run(ctx)
 	authOf := func(as []agent.Assignment) map[string]string {

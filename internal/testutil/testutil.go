@@ -3,8 +3,13 @@
 package testutil
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -23,4 +28,28 @@ func NeedsRunc(t testing.TB) {
 	if _, err := exec.LookPath("runc"); err != nil {
 		t.Skip("skipping: runc not installed (apt-get install -y runc)")
 	}
+}
+
+// RemoveCgroupTree removes the cgroup directory parent (e.g. "/wharf-test-1")
+// and everything below it in every hierarchy, v1 and unified, children first
+// (a cgroup directory goes with rmdir, only once it is empty). It returns
+// what could not be removed.
+func RemoveCgroupTree(parent string) []error {
+	var errs []error
+	hierarchies, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", parent))
+	for _, h := range hierarchies {
+		var dirs []string
+		_ = filepath.WalkDir(h, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		for i := len(dirs) - 1; i >= 0; i-- {
+			if err := syscall.Rmdir(dirs[i]); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, fmt.Errorf("rmdir %s: %w", dirs[i], err))
+			}
+		}
+	}
+	return errs
 }

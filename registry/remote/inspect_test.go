@@ -8,8 +8,6 @@ import (
 	"testing"
 
 	"github.com/containerd/errdefs"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/random"
 	ggcr "github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/moby/moby/api/types/registry"
 	"github.com/stretchr/testify/assert"
@@ -61,13 +59,7 @@ func TestInspectImage(t *testing.T) {
 func TestInspectIndex(t *testing.T) {
 	ctx := context.Background()
 	host := startRegistry(t, nil)
-	amd, err := random.Image(1024, 1)
-	require.NoError(t, err)
-	arm, err := random.Image(1024, 1)
-	require.NoError(t, err)
-	idx := writeIndex(t, host+"/multi/app:1",
-		platformImg{amd, v1.Platform{OS: "linux", Architecture: "amd64"}},
-		platformImg{arm, v1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}})
+	_, idx := writeAmdArmIndex(t, host+"/multi/app:1")
 	dgst, err := idx.Digest()
 	require.NoError(t, err)
 

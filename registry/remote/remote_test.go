@@ -202,13 +202,7 @@ func TestPushPullRoundTrip(t *testing.T) {
 func TestPullIndexPicksPlatform(t *testing.T) {
 	ctx := context.Background()
 	host := startRegistry(t, nil)
-	amd, err := random.Image(1024, 1)
-	require.NoError(t, err)
-	arm, err := random.Image(1024, 1)
-	require.NoError(t, err)
-	idx := writeIndex(t, host+"/multi/app:1",
-		platformImg{amd, v1.Platform{OS: "linux", Architecture: "amd64"}},
-		platformImg{arm, v1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}})
+	arm, idx := writeAmdArmIndex(t, host+"/multi/app:1")
 	idxDigest, err := idx.Digest()
 	require.NoError(t, err)
 	armConfig, err := arm.ConfigName()
@@ -372,6 +366,20 @@ type platformImg struct {
 }
 
 // writeIndex pushes an image index of entries, in order, as ref.
+// writeAmdArmIndex pushes to ref an index of two random images, for
+// linux/amd64 and linux/arm64/v8, and returns the arm64 one and the index.
+func writeAmdArmIndex(t *testing.T, ref string) (arm v1.Image, idx v1.ImageIndex) {
+	t.Helper()
+	amd, err := random.Image(1024, 1)
+	require.NoError(t, err)
+	arm, err = random.Image(1024, 1)
+	require.NoError(t, err)
+	idx = writeIndex(t, ref,
+		platformImg{amd, v1.Platform{OS: "linux", Architecture: "amd64"}},
+		platformImg{arm, v1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}})
+	return arm, idx
+}
+
 func writeIndex(t *testing.T, ref string, entries ...platformImg) v1.ImageIndex {
 	t.Helper()
 	adds := make([]mutate.IndexAddendum, len(entries))

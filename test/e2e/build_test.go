@@ -366,25 +366,6 @@ func TestBuildStdinAndCache(t *testing.T) {
 	assert.Contains(t, out, "Running in")
 }
 
-// startCLI starts a client binary in the background against the test
-// daemon; it is killed when the test ends if it still runs.
-func startCLI(t *testing.T, stdin io.Reader, bin string, args ...string) *background {
-	t.Helper()
-	b := &background{done: make(chan struct{})}
-	b.cmd = exec.Command(bin, args...)
-	b.cmd.Env = env.clientEnv()
-	b.cmd.Stdin = stdin
-	b.cmd.Stdout, b.cmd.Stderr = &b.stdout, &b.stderr
-	require.NoError(t, b.cmd.Start())
-	go func() { _ = b.cmd.Wait(); close(b.done) }()
-	t.Cleanup(func() {
-		_ = b.cmd.Process.Kill()
-		<-b.done
-		t.Logf("+ %s %s (background) → %v\n%s%s", filepath.Base(bin), quoteArgs(args), b.cmd.ProcessState, indent("out", b.stdout.String()), indent("err", b.stderr.String()))
-	})
-	return b
-}
-
 // builderContainers lists the containers RUN steps run in (the daemon
 // labels them io.wharf.builder).
 func builderContainers(t *testing.T) []string {

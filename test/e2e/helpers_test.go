@@ -231,22 +231,30 @@ type background struct {
 	done   chan struct{}
 }
 
-// startWharf starts wharf args… in the background; it is killed when the
-// test ends if it is still running.
-func startWharf(t *testing.T, args ...string) *background {
+// startCLI starts a client binary in the background against the test
+// daemon; it is killed when the test ends if it still runs.
+func startCLI(t *testing.T, stdin io.Reader, bin string, args ...string) *background {
 	t.Helper()
 	b := &background{done: make(chan struct{})}
-	b.cmd = exec.Command(filepath.Join(env.bin, "wharf"), args...)
+	b.cmd = exec.Command(bin, args...)
 	b.cmd.Env = env.clientEnv()
+	b.cmd.Stdin = stdin
 	b.cmd.Stdout, b.cmd.Stderr = &b.stdout, &b.stderr
 	require.NoError(t, b.cmd.Start())
 	go func() { _ = b.cmd.Wait(); close(b.done) }()
 	t.Cleanup(func() {
 		_ = b.cmd.Process.Kill()
 		<-b.done
-		t.Logf("+ wharf %s (background) → %v\n%s%s", quoteArgs(args), b.cmd.ProcessState, indent("out", b.stdout.String()), indent("err", b.stderr.String()))
+		t.Logf("+ %s %s (background) → %v\n%s%s", filepath.Base(bin), quoteArgs(args), b.cmd.ProcessState, indent("out", b.stdout.String()), indent("err", b.stderr.String()))
 	})
 	return b
+}
+
+// startWharf starts wharf args… in the background; it is killed when the
+// test ends if it is still running.
+func startWharf(t *testing.T, args ...string) *background {
+	t.Helper()
+	return startCLI(t, nil, filepath.Join(env.bin, "wharf"), args...)
 }
 
 // exited reports whether the command has ended within timeout, and its code.

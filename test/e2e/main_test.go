@@ -5,7 +5,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -23,6 +22,8 @@ import (
 	"time"
 
 	"github.com/moby/sys/mountinfo"
+
+	"wharf.io/wharf/internal/testutil"
 )
 
 // suite is the state shared by all tests: one private daemon and its dirs.
@@ -616,23 +617,9 @@ func (s *suite) runcStates() []string {
 	return out
 }
 
-// removeCgroups deletes the suite's cgroup parent in every v1 hierarchy,
-// deepest directories first (a cgroup dir can only be removed when empty).
+// removeCgroups deletes the suite's cgroup parent in every hierarchy.
 func (s *suite) removeCgroups() {
-	hier, _ := filepath.Glob("/sys/fs/cgroup/*" + s.cgroupParent)
-	hier2, _ := filepath.Glob("/sys/fs/cgroup/unified" + s.cgroupParent)
-	for _, h := range append(hier, hier2...) {
-		var dirs []string
-		_ = filepath.WalkDir(h, func(p string, d os.DirEntry, err error) error {
-			if err == nil && d.IsDir() {
-				dirs = append(dirs, p)
-			}
-			return nil
-		})
-		for i := len(dirs) - 1; i >= 0; i-- {
-			if err := syscall.Rmdir(dirs[i]); err != nil && !errors.Is(err, os.ErrNotExist) {
-				fmt.Fprintln(os.Stderr, "e2e: teardown: rmdir", dirs[i]+":", err)
-			}
-		}
+	for _, err := range testutil.RemoveCgroupTree(s.cgroupParent) {
+		fmt.Fprintln(os.Stderr, "e2e: teardown:", err)
 	}
 }
