@@ -43,11 +43,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-sock() { echo "$WORK/$1/wharf.sock"; }
+sock() { echo "$WORK/$1/run/wharf.sock"; }
 client() { local v=$1; shift; WHARF_HOST=unix://$(sock "$v") "${BIN[$v]}/wharf" "$@"; }
 for v in A B; do
 	mkdir -p "$WORK/$v"
-	"${BIN[$v]}/wharfd" --root "$WORK/$v/root" --exec-root "$WORK/$v" -H "unix://$(sock "$v")" \
+	"${BIN[$v]}/wharfd" --root "$WORK/$v/root" --exec-root "$WORK/$v/run" -H "unix://$(sock "$v")" \
 		--cgroup-parent "/wharf-ab-$v-$$" --bridge "wab$v$(($$ % 10000))" --nft-table "wharf_ab_${v}_$$" \
 		>"$WORK/$v.log" 2>&1 &
 	PID[$v]=$!

@@ -17,6 +17,7 @@ import (
 	"wharf.io/wharf/api"
 	"wharf.io/wharf/engine"
 	"wharf.io/wharf/registry/remote"
+	"wharf.io/wharf/runtime/execroot"
 )
 
 // stringList is a repeatable string flag (-H, --insecure-registry, -c).
@@ -104,6 +105,24 @@ func run() error {
 			return err
 		}
 	}
+	// Runtime state goes in memory before anything (our socket included) is
+	// put there; a tmpfs we mounted is taken away again if we fail to start.
+	mounted, kept, err := execroot.Prepare(cfg.ExecRoot)
+	if err != nil {
+		return fmt.Errorf("exec-root: %w", err)
+	}
+	if kept != "" {
+		logger.Warn("exec-root is on a disk and holds state, so it stays there: container starts pay for synchronous writes",
+			"exec-root", cfg.ExecRoot, "holds", kept)
+	}
+	started := false
+	if mounted {
+		defer func() {
+			if !started {
+				execroot.Release(cfg.ExecRoot)
+			}
+		}()
+	}
 	// Listen before opening the engine so that a second daemon on the same
 	// socket fails fast without touching state; the engine then locks root.
 	var listeners []net.Listener
@@ -120,6 +139,8 @@ func run() error {
 		return err
 	}
 	defer eng.Close()
-	logger.Info("wharfd started", "version", engine.Version, "hosts", hosts.String(), "root", cfg.Root)
+	started = true
+	logger.Info("wharfd started", "version", engine.Version, "hosts", hosts.String(), "root", cfg.Root,
+		"exec-root", cfg.ExecRoot, "exec-root-mounted", mounted)
 	return api.Serve(ctx, api.New(eng, api.WithLogger(logger), api.WithVersion(engine.Version)), listeners...)
 }

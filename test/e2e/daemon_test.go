@@ -13,8 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/sys/mountinfo"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 // kill9AndRestart kills the daemon with SIGKILL and starts it again on the
@@ -29,6 +31,23 @@ func kill9AndRestart(t *testing.T, whileDown func()) {
 	}
 	require.NoError(t, env.startDaemon(), "daemon restart after kill -9")
 	t.Logf("restarted wharfd (pid %d)", env.daemonPid())
+}
+
+// assertExecRootOnOneTmpfs: the daemon keeps its runtime state in memory, on
+// the tmpfs it mounted on its exec-root (the suite's temp dir is on disk),
+// and a restarted daemon uses that tmpfs rather than stacking another.
+func assertExecRootOnOneTmpfs(t *testing.T) {
+	t.Helper()
+	var st syscall.Statfs_t
+	require.NoError(t, syscall.Statfs(env.tmp, &st))
+	mounts, err := mountinfo.GetMounts(mountinfo.SingleEntryFilter(env.execRoot))
+	require.NoError(t, err)
+	if st.Type == unix.TMPFS_MAGIC {
+		assert.Empty(t, mounts, "the exec-root was in memory already: nothing to mount")
+		return
+	}
+	require.Len(t, mounts, 1, "one mount on the exec-root")
+	assert.Equal(t, "tmpfs", mounts[0].FSType)
 }
 
 func TestDaemonKill9LiveRestore(t *testing.T) {
@@ -65,6 +84,7 @@ func TestDaemonKill9LiveRestore(t *testing.T) {
 			"short-lived containers did not exit while the daemon was down")
 	})
 
+	assertExecRootOnOneTmpfs(t)
 	// The long-running container was found again.
 	assert.Regexp(t, `^Up `, mustWharf(t, "ps", "--filter", "name="+long, "--format", "{{.Status}}"))
 	assert.Equal(t, longPid, atoi(t, inspect(t, long, "{{.State.Pid}}")), "same process, not a restart")
@@ -197,6 +217,9 @@ func TestSecondDaemonRefused(t *testing.T) {
 			assert.NotEmpty(t, strings.TrimSpace(string(out)), "a clear message says why")
 			assert.True(t, env.ping(), "the first daemon still answers")
 			mustWharf(t, "ps", "-a")
+			left, err := mountinfo.GetMounts(mountinfo.PrefixFilter(other))
+			require.NoError(t, err)
+			assert.Empty(t, left, "the refused daemon took away the tmpfs it had put on its exec-root")
 		})
 	}
 }

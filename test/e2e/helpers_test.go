@@ -358,6 +358,9 @@ func spawnDaemon(t *testing.T, dir, name string, extra ...string) (exited <-chan
 			_ = d.Process.Kill()
 			<-done
 		}
+		// The daemon keeps its exec-root's tmpfs (containers may outlive
+		// it); the test is its last user.
+		_ = syscall.Unmount(filepath.Join(dir, "run"), syscall.MNT_DETACH)
 		if t.Failed() {
 			b, _ := os.ReadFile(logPath)
 			t.Logf("%s daemon log:\n%s", name, b)

@@ -526,7 +526,7 @@ func (s *suite) teardown() []string {
 	for _, p := range s.shimPids() {
 		_ = syscall.Kill(p, syscall.SIGKILL)
 	}
-	mounts := s.mountsBelow()
+	mounts := append(s.mountsBelow(), s.execRoot)     // the daemon leaves its exec-root's tmpfs
 	sort.Sort(sort.Reverse(sort.StringSlice(mounts))) // children first
 	for _, m := range mounts {
 		_ = syscall.Unmount(m, syscall.MNT_DETACH)
@@ -559,7 +559,8 @@ func (s *suite) teardown() []string {
 	return left
 }
 
-// mountsBelow lists mount points under the suite's temp dir.
+// mountsBelow lists mount points under the suite's temp dir, but for the
+// tmpfs the daemon keeps its runtime state on (its exec-root).
 func (s *suite) mountsBelow() []string {
 	infos, err := mountinfo.GetMounts(mountinfo.PrefixFilter(s.tmp))
 	if err != nil {
@@ -567,7 +568,7 @@ func (s *suite) mountsBelow() []string {
 	}
 	out := make([]string, 0, len(infos))
 	for _, m := range infos {
-		if m.Mountpoint != s.tmp {
+		if m.Mountpoint != s.tmp && !(m.Mountpoint == s.execRoot && m.FSType == "tmpfs") {
 			out = append(out, m.Mountpoint)
 		}
 	}
