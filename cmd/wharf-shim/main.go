@@ -68,7 +68,10 @@ func run(stateDir string, ready *os.File) error {
 		reply(ready, wire.Response{Error: err.Error()})
 		return err
 	}
-	reply(ready, wire.Response{Pid: s.pid})
+	if s.cfg.StartNow {
+		s.launch()
+	}
+	reply(ready, wire.Response{}) // the pid is known once the runtime ran: Start answers it
 	s.serve()
 	return nil
 }
