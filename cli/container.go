@@ -616,6 +616,7 @@ func runStartAttached(ctx context.Context, c *CLI, api APIClient, name string, s
 	}
 	defer s.close()
 	waitC := api.ContainerWait(context.WithoutCancel(ctx), s.id, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
+	s.relaySignals(ctx)
 	if _, err := api.ContainerStart(ctx, s.id, client.ContainerStartOptions{}); err != nil {
 		return err
 	}

@@ -204,6 +204,9 @@ func runRun(cmd *cobra.Command, c *CLI, o *runOptions, args []string) error {
 		}
 		defer s.close()
 	}
+	if !o.c.Detach {
+		s.relaySignals(ctx)
+	}
 	if _, err := api.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 		if !o.c.Detach {
 			s.close()

