@@ -144,7 +144,6 @@ func bufferedPrefix(br *bufio.Reader) io.Reader {
 // first so the client reads all output and then EOF, and the connection is
 // closed once the client closes its side (or after a grace period).
 func (h *hijackSession) finish(err error) {
-	h.stopWatch()
 	if err != nil && h.ctx.Err() == nil {
 		msg := errorMessage(err)
 		if h.system != nil {
@@ -157,10 +156,14 @@ func (h *hijackSession) finish(err error) {
 	type closeWriter interface{ CloseWrite() error }
 	cw, ok := h.conn.(closeWriter)
 	if !ok || cw.CloseWrite() != nil {
+		h.stopWatch()
 		h.conn.Close()
 		return
 	}
+	// The client has its EOF now; the close watch ends behind it (its
+	// poll thread has to wake first: up to a millisecond on a busy host).
 	go func() {
+		h.stopWatch()
 		_ = h.conn.SetReadDeadline(time.Now().Add(hijackCloseGrace))
 		_, _ = io.Copy(io.Discard, h.conn)
 		h.conn.Close()
