@@ -18,7 +18,6 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
 
-	"wharf.io/wharf/internal/atomicfile"
 	"wharf.io/wharf/internal/topdir"
 	"wharf.io/wharf/snapshot"
 )
@@ -187,13 +186,21 @@ func (s *Snapshotter) makeDirs(dir string) error {
 	if err := os.Mkdir(filepath.Join(dir, "fs"), 0o755); err != nil {
 		return err
 	}
-	if err := os.Mkdir(filepath.Join(dir, "work"), 0o700); err != nil {
+	// No fsync of the new directories (two of them cost ~0.6 ms of every
+	// container's create): a layer's Commit syncs the whole filesystem, and
+	// a container's directories start empty, so Mounts makes them again
+	// should a host crash have lost them.
+	return os.Mkdir(filepath.Join(dir, "work"), 0o700)
+}
+
+// ensureDirs makes an active snapshot's directories again where a host
+// crash lost them (they were empty when the record was written).
+func (s *Snapshotter) ensureDirs(id uint64) error {
+	dir := s.dir(id)
+	if err := os.MkdirAll(filepath.Join(dir, "fs"), 0o755); err != nil {
 		return err
 	}
-	if err := atomicfile.SyncDir(dir); err != nil {
-		return err
-	}
-	return atomicfile.SyncDir(filepath.Dir(dir))
+	return os.MkdirAll(filepath.Join(dir, "work"), 0o700)
 }
 
 // mounts builds the mounts of r: a bind mount of its own directory when it has
@@ -247,6 +254,11 @@ func (s *Snapshotter) Mounts(ctx context.Context, key string) ([]snapshot.Mount,
 		r, err := get(b, key)
 		if err != nil {
 			return err
+		}
+		if r.Kind == snapshot.KindActive {
+			if err := s.ensureDirs(r.ID); err != nil {
+				return err
+			}
 		}
 		mounts, err = s.mounts(b, r)
 		return err

@@ -89,3 +89,27 @@ func TestMountsShape(t *testing.T) {
 	assert.Equal(t, "overlay", l2[0].Type, "committed view of two layers")
 	assert.Contains(t, lower, ":", "two lowerdirs, nearest first")
 }
+
+// TestMountsRemakesLostDirs: Prepare does not fsync a new snapshot's
+// directories, so after a host crash they may be gone while the record
+// stayed; Mounts makes them again (they were empty).
+func TestMountsRemakesLostDirs(t *testing.T) {
+	ctx := context.Background()
+	s := newTest(t)
+	_, err := s.Prepare(ctx, "base", "")
+	require.NoError(t, err)
+	require.NoError(t, s.Commit(ctx, "layer", "base"))
+	m, err := s.Prepare(ctx, "ctr", "layer")
+	require.NoError(t, err)
+	upper, err := snapshot.UpperDir(m)
+	require.NoError(t, err)
+	dir := filepath.Dir(upper)
+	require.NoError(t, os.RemoveAll(dir))
+
+	again, err := s.Mounts(ctx, "ctr")
+	require.NoError(t, err)
+	assert.Equal(t, m, again)
+	for _, d := range []string{"fs", "work"} {
+		assert.DirExists(t, filepath.Join(dir, d))
+	}
+}
