@@ -299,6 +299,81 @@ func TestStartTwice(t *testing.T) {
 	assert.Equal(t, 137, exit.Code)
 }
 
+// TestLaunchAheadOfStart: a shim launched before its container starts (as
+// the daemon does at create) runs the process only at Start, with output
+// for the attaches made before it.
+func TestLaunchAheadOfStart(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxT(t)
+	cfg := e.config(false, false)
+	cfg.IdleTimeout = time.Minute
+	task, err := shim.Launch(cfg)
+	require.NoError(t, err)
+	defer task.Close()
+	require.NoError(t, task.Ready(ctx))
+	_, err = os.Stat(filepath.Join(e.dir, "pid"))
+	require.True(t, os.IsNotExist(err), "nothing runs before Start")
+	// The bundle may be written after the launch.
+	e.bundle(false, "sh", "-c", "echo late")
+	var stdout syncBuffer
+	stream, err := task.OpenAttach(ctx, nil, &stdout, nil)
+	require.NoError(t, err)
+	attached := make(chan error, 1)
+	go func() { attached <- stream() }()
+	require.NoError(t, task.Start(ctx))
+	exit, err := task.Wait(ctx)
+	require.NoError(t, err)
+	require.NoError(t, <-attached)
+	assert.Equal(t, 0, exit.Code)
+	assert.Equal(t, "late\n", stdout.String())
+}
+
+// TestAbandonAndIdleTimeout: a shim whose process never started goes away
+// when abandoned, or on its own once its idle timeout passed; a started one
+// refuses to be abandoned.
+func TestAbandonAndIdleTimeout(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxT(t)
+	shimPid := func() int {
+		b, err := os.ReadFile(filepath.Join(e.dir, "shim.pid"))
+		require.NoError(t, err)
+		pid, err := strconv.Atoi(string(b))
+		require.NoError(t, err)
+		return pid
+	}
+	gone := func(pid int) func() bool {
+		return func() bool { return syscall.Kill(pid, 0) != nil }
+	}
+
+	abandoned, err := shim.Launch(e.config(false, false))
+	require.NoError(t, err)
+	require.NoError(t, abandoned.Ready(ctx))
+	pid := shimPid()
+	require.NoError(t, abandoned.Abandon(ctx))
+	require.Eventually(t, gone(pid), 10*time.Second, time.Millisecond, "an abandoned shim exits")
+	assert.Error(t, abandoned.Start(ctx), "an abandoned shim runs nothing")
+	abandoned.Close()
+
+	cfg := e.config(false, false)
+	cfg.IdleTimeout = 50 * time.Millisecond
+	idle, err := shim.Launch(cfg)
+	require.NoError(t, err)
+	require.NoError(t, idle.Ready(ctx))
+	pid = shimPid()
+	require.Eventually(t, gone(pid), 10*time.Second, time.Millisecond, "an idle shim exits after its timeout")
+	idle.Close()
+
+	e.bundle(false, "sleep", "60")
+	started, err := shim.Create(ctx, e.config(false, false))
+	require.NoError(t, err)
+	defer started.Close()
+	require.NoError(t, started.Start(ctx))
+	assert.Error(t, started.Abandon(ctx), "a started process is not abandoned")
+	require.NoError(t, syscall.Kill(started.Pid(), syscall.SIGKILL))
+	_, err = started.Wait(ctx)
+	require.NoError(t, err)
+}
+
 func TestExitCode(t *testing.T) {
 	e := newEnv(t)
 	ctx := ctxT(t)

@@ -223,3 +223,44 @@ func TestSecondDaemonRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestCreatedContainerMonitor: the daemon launches a container's monitor at
+// create, so that docker run's start does not wait for it. A container
+// created and removed leaves no monitor behind; one whose daemon died
+// before its start loses its early monitor at the restart and still starts.
+func TestCreatedContainerMonitor(t *testing.T) {
+	begin(t)
+	monitors := func(id string) []int {
+		var out []int
+		for _, p := range env.shimPids() {
+			cmdline, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(p), "cmdline"))
+			if strings.Contains(string(cmdline), id) {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+
+	removed := strings.TrimSpace(mustWharf(t, "create", busybox, "true"))
+	rmOnCleanup(t, removed)
+	eventually(t, func() bool { return len(monitors(removed)) == 1 }, 10*time.Second,
+		"no monitor was launched at create")
+	mustWharf(t, "rm", removed)
+	eventually(t, func() bool { return len(monitors(removed)) == 0 }, 10*time.Second,
+		"the monitor of a removed container that never started is still running")
+
+	started := strings.TrimSpace(mustWharf(t, "create", busybox, "echo", "from the early monitor"))
+	rmOnCleanup(t, started)
+	assert.Equal(t, "from the early monitor", mustWharf(t, "start", "-a", started))
+
+	orphan := strings.TrimSpace(mustWharf(t, "create", busybox, "echo", "after the restart"))
+	rmOnCleanup(t, orphan)
+	eventually(t, func() bool { return len(monitors(orphan)) == 1 }, 10*time.Second,
+		"no monitor was launched at create")
+	early := monitors(orphan)[0]
+	kill9AndRestart(t, nil)
+	eventually(t, func() bool { return !processAlive(early) }, 10*time.Second,
+		"the restarted daemon left the dead daemon's early monitor running")
+	assert.Equal(t, "after the restart", mustWharf(t, "start", "-a", orphan))
+	assert.Empty(t, monitors(orphan), "the monitor is gone with its process")
+}
