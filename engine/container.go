@@ -69,10 +69,6 @@ type Container struct {
 	startingAt time.Time
 	// health is the HEALTHCHECK's state; nil without one.
 	health *healthMonitor
-	// preShim is the monitor launched when the container was created,
-	// waiting for its first start (see takePreShim); nil once used.
-	preShim   *shim.Task
-	preShimAt time.Time
 }
 
 // notify wakes everybody waiting for a state change; c.mu must be held.

@@ -19,7 +19,6 @@ import (
 
 	"wharf.io/wharf/image"
 	"wharf.io/wharf/internal/ids"
-	"wharf.io/wharf/runtime/shim"
 )
 
 // minMemory is Docker's lower bound for --memory.
@@ -114,16 +113,8 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *containe
 	}()
 	dir := e.containerDir(id)
 	err = os.MkdirAll(dir, 0o700)
-	var launched chan *shim.Task
 	if err == nil {
-		// The monitor comes up while the create goes on (see launchPreShim).
-		launched = make(chan *shim.Task, 1)
-		go func() { launched <- e.launchPreShim(c) }()
 		err = e.writeEtcFiles(c)
-	}
-	if launched != nil {
-		c.preShim, c.preShimAt = <-launched, time.Now()
-		undo = append(undo, c.dropPreShim) // c is not shared yet: no lock needed
 	}
 	if perr := <-prepared; perr != nil {
 		os.RemoveAll(dir)

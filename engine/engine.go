@@ -171,10 +171,6 @@ func (e *Engine) close() error {
 		if c.task != nil {
 			c.task.Close()
 		}
-		if c.preShim != nil {
-			abandonShim(c.preShim) // before we exit, or it would wait out its idle timeout
-			c.preShim = nil
-		}
 		c.mu.Unlock()
 	}
 	e.mu.Unlock()

@@ -140,6 +140,7 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 	if err := os.WriteFile(filepath.Join(sd, "config.json"), b, 0o600); err != nil {
 		return err
 	}
+	rt := e.runtimeFor(c.HostConfig.Runtime)
 	os.Remove(filepath.Join(sd, "exit.json"))
 	c.startingAt = time.Now()
 	// Record "running" now, in the background: the commit's two fdatasyncs
@@ -158,13 +159,22 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 	}
 	saved = make(chan error, 1)
 	go func(ch chan<- error) { ch <- e.putRecord(c.ID, rec) }(saved)
-	task := c.takePreShim(ctx)
-	if task == nil {
-		cfg := e.shimConfig(c)
-		cfg.StartNow = true // runc runs while we attach; output waits for Start
-		if task, err = shim.Create(ctx, cfg); err != nil {
-			return err
-		}
+	task, err := shim.Create(ctx, shim.Config{
+		ID:          c.ID,
+		Bundle:      sd,
+		StateDir:    sd,
+		Runtime:     rt.Binary,
+		RuntimeRoot: rt.Root,
+		LogPath:     e.logPath(c.ID),
+		Terminal:    c.Config.Tty,
+		OpenStdin:   c.Config.OpenStdin,
+		StdinOnce:   c.Config.StdinOnce,
+		ShimBinary:  e.cfg.ShimBinary,
+		StartNow:    true, // runc runs while we attach; output waits for Start
+		CgroupsPath: s.Linux.CgroupsPath,
+	})
+	if err != nil {
+		return err
 	}
 	// Attach clients that were waiting for this start before the process
 	// can print anything (docker run attaches, then starts).
@@ -185,83 +195,6 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 	go e.monitor(c, task)
 	e.startHealth(c)
 	return nil
-}
-
-// preShimIdle is how long a monitor launched at create waits for the
-// container's start before it exits unused. docker run starts within
-// milliseconds; a container started later gets a monitor of its own.
-const preShimIdle = 30 * time.Second
-
-// shimConfig describes the monitor of c's process.
-func (e *Engine) shimConfig(c *Container) shim.Config {
-	rt := e.runtimeFor(c.HostConfig.Runtime)
-	sd := e.stateDir(c.ID)
-	return shim.Config{
-		ID:          c.ID,
-		Bundle:      sd,
-		StateDir:    sd,
-		Runtime:     rt.Binary,
-		RuntimeRoot: rt.Root,
-		LogPath:     e.logPath(c.ID),
-		Terminal:    c.Config.Tty,
-		OpenStdin:   c.Config.OpenStdin,
-		StdinOnce:   c.Config.StdinOnce,
-		ShimBinary:  e.cfg.ShimBinary,
-		CgroupsPath: e.cgroupsPath(c.ID),
-	}
-}
-
-func (e *Engine) cgroupsPath(id string) string { return filepath.Join(e.cfg.CgroupParent, id) }
-
-// launchPreShim launches c's monitor while c is being created, so that its
-// start-up (exec, Go's runtime, its pipes and socket: ~2 ms here) is over
-// when docker run's start comes; nil if it could not be launched (start
-// then launches one).
-func (e *Engine) launchPreShim(c *Container) *shim.Task {
-	if err := os.MkdirAll(e.stateDir(c.ID), 0o711); err != nil {
-		return nil
-	}
-	cfg := e.shimConfig(c)
-	cfg.IdleTimeout = preShimIdle
-	t, err := shim.Launch(cfg)
-	if err != nil {
-		e.log.Debug("launch monitor ahead of start", "id", c.ID, "err", err)
-		return nil
-	}
-	return t
-}
-
-// takePreShim hands start the monitor launched at create if it is fresh
-// and came up; otherwise it lets it go and start launches its own. c.mu held.
-func (c *Container) takePreShim(ctx context.Context) *shim.Task {
-	t := c.preShim
-	if t == nil {
-		return nil
-	}
-	fresh := time.Since(c.preShimAt) < preShimIdle/2
-	c.preShim = nil
-	if fresh && t.Ready(ctx) == nil {
-		return t
-	}
-	go abandonShim(t)
-	return nil
-}
-
-// dropPreShim lets the monitor launched at create go, telling it in the
-// background; c.mu held.
-func (c *Container) dropPreShim() {
-	if c.preShim != nil {
-		go abandonShim(c.preShim)
-		c.preShim = nil
-	}
-}
-
-// abandonShim tells a monitor that never started its process to exit.
-func abandonShim(t *shim.Task) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	t.Abandon(ctx)
-	t.Close()
 }
 
 // buildSpec turns the container's config into an OCI runtime spec.
@@ -327,7 +260,7 @@ func (e *Engine) buildSpec(c *Container, rootfs, netns string) (*specs.Spec, err
 		Mounts:         mounts,
 		HostNetwork:    c.HostConfig.NetworkMode.IsHost(),
 		NetNSPath:      netns,
-		CgroupsPath:    e.cgroupsPath(c.ID),
+		CgroupsPath:    filepath.Join(e.cfg.CgroupParent, c.ID),
 		HostNofileHard: lim.Max,
 		StopSignal:     c.Config.StopSignal,
 	})
@@ -828,7 +761,6 @@ func (e *Engine) removeThen(c *Container, removeVolumes, answerFirst bool) error
 		c.mu.Unlock()
 		return nil
 	}
-	c.dropPreShim()
 	c.State.Status = container.StateRemoving
 	c.notify()
 	var deleted chan struct{} // closed once the record's deletion is committed

@@ -53,15 +53,6 @@ func (e *Engine) restore(ctx context.Context) error {
 				exit = shim.Exit{Code: 255, ExitedAt: time.Now()}
 			}
 			e.handleExit(c, nil, exit)
-		case container.StateCreated:
-			// The monitor launched at create by the daemon that died waits
-			// for a start that will not come through it: let it go now.
-			if t, err := shim.Connect(ctx, e.stateDir(c.ID)); err == nil {
-				if err := t.Abandon(ctx); err != nil {
-					e.log.Warn("let go of the monitor of a created container", "id", c.ID, "err", err)
-				}
-				t.Close()
-			}
 		case container.StateRestarting:
 			c.mu.Lock()
 			c.backoff = backoffMin

@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strconv"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -71,8 +70,6 @@ func run(stateDir string, ready *os.File) error {
 	}
 	if s.cfg.StartNow {
 		s.launch()
-	} else if s.cfg.IdleTimeoutMs > 0 {
-		s.exitIfNotStarted(time.Duration(s.cfg.IdleTimeoutMs) * time.Millisecond)
 	}
 	reply(ready, wire.Response{}) // the pid is known once the runtime ran: Start answers it
 	s.serve()

@@ -94,14 +94,6 @@ func (s *shim) handle(conn *net.UnixConn) {
 	case wire.OpCloseStdin:
 		s.closeStdin()
 		s.respond(conn, wire.Response{})
-	case wire.OpAbandon:
-		if !s.abandon() {
-			s.respond(conn, wire.Response{Error: "process already started", Kind: wire.KindInvalid})
-			break
-		}
-		s.respond(conn, wire.Response{})
-		conn.Close()
-		os.Exit(0)
 	default:
 		s.respond(conn, wire.Response{Error: "unknown operation " + req.Op, Kind: wire.KindInvalid})
 	}

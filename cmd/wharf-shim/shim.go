@@ -376,32 +376,6 @@ func (s *shim) runRuntime() error {
 	return err
 }
 
-// abandon reports whether the process was never started, and makes sure it
-// never will be: the shim is then free to exit.
-func (s *shim) abandon() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.started {
-		return false
-	}
-	s.started = true
-	s.startErr = errors.New("the shim was abandoned before its start")
-	close(s.pumpsReady)
-	return true
-}
-
-// exitIfNotStarted ends a shim launched ahead of its start (the daemon
-// launches one when it creates a container) that no start reached in time:
-// the container was created and left, or its daemon died.
-func (s *shim) exitIfNotStarted(after time.Duration) {
-	time.AfterFunc(after, func() {
-		if s.abandon() {
-			logf("no start within %v: exiting", after)
-			os.Exit(0)
-		}
-	})
-}
-
 // start lets the process run (or waits for the runtime launch started).
 // Output pumping begins only after the runtime succeeded, so a failing
 // runtime's own stderr never reaches log or clients. A second start (a

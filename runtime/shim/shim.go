@@ -45,9 +45,6 @@ type Config struct {
 	StartNow bool
 	// CgroupsPath is the container's cgroup, where an OOM kill is noticed.
 	CgroupsPath string
-	// IdleTimeout, if set, makes a shim that no Start reached within it
-	// exit: for shims launched ahead of their start (see Launch).
-	IdleTimeout time.Duration
 }
 
 // Exit is how the process ended.
@@ -70,39 +67,15 @@ var (
 type Task struct {
 	stateDir string
 
-	// ready is closed once the shim answered its launch (readyErr says
-	// how); every call waits for it.
-	ready    chan struct{}
-	readyErr error
-	proc     *os.Process // the shim, when this daemon launched it
-
 	mu     sync.Mutex
 	pid    int
 	conns  map[net.Conn]struct{}
 	closed bool
 }
 
-// Create launches a shim with the process's stdio ready but nothing run yet
-// and waits until it is up: the caller attaches its clients, then Start
-// runs the process.
+// Create launches a shim with the process's stdio ready but nothing run yet:
+// the caller attaches its clients, then Start runs the process.
 func Create(ctx context.Context, cfg Config) (*Task, error) {
-	t, err := Launch(cfg)
-	if err != nil {
-		return nil, err
-	}
-	if err := t.Ready(ctx); err != nil {
-		if ctx.Err() != nil {
-			t.proc.Kill()
-		}
-		return nil, err
-	}
-	return t, nil
-}
-
-// Launch starts a shim and returns at once; its first call (or Ready)
-// waits until it is up. A daemon launches one when it creates a container,
-// so that the shim's own start-up is done by the time the container starts.
-func Launch(cfg Config) (*Task, error) {
 	if cfg.ID == "" || cfg.StateDir == "" {
 		return nil, fmt.Errorf("shim needs a container id and a state dir: %w", errdefs.ErrInvalidArgument)
 	}
@@ -122,7 +95,6 @@ func Launch(cfg Config) (*Task, error) {
 		LogPath: cfg.LogPath, Terminal: cfg.Terminal, OpenStdin: cfg.OpenStdin,
 		StdinOnce: cfg.StdinOnce, Exec: cfg.Exec != nil,
 		StartNow: cfg.StartNow && cfg.Exec == nil && !cfg.Terminal, CgroupsPath: cfg.CgroupsPath,
-		IdleTimeoutMs: cfg.IdleTimeout.Milliseconds(),
 	}
 	if wc.Bundle != "" {
 		if wc.Bundle, err = filepath.Abs(wc.Bundle); err != nil {
@@ -150,9 +122,9 @@ func Launch(cfg Config) (*Task, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer readyR.Close()
 	shimLog, err := os.OpenFile(filepath.Join(cfg.StateDir, wire.LogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
-		readyR.Close()
 		readyW.Close()
 		return nil, err
 	}
@@ -166,44 +138,36 @@ func Launch(cfg Config) (*Task, error) {
 	readyW.Close()
 	shimLog.Close()
 	if err != nil {
-		readyR.Close()
 		return nil, fmt.Errorf("start shim: %w", err)
 	}
 	// Reap the shim if it exits while this daemon still runs; after a
 	// daemon restart it is init's child.
 	go cmd.Wait()
 
-	t := &Task{stateDir: cfg.StateDir, conns: map[net.Conn]struct{}{}, ready: make(chan struct{}), proc: cmd.Process}
-	go func() {
-		defer close(t.ready)
-		defer readyR.Close()
-		b, _ := io.ReadAll(readyR)
-		var resp wire.Response
-		switch {
-		case len(strings.TrimSpace(string(b))) == 0 || json.Unmarshal(b, &resp) != nil:
-			t.readyErr = fmt.Errorf("shim for %s exited during create: %s: %w", cfg.ID, tail(filepath.Join(cfg.StateDir, wire.LogFile)), errdefs.ErrUnknown)
-		case resp.Error != "":
-			t.readyErr = responseError(resp)
-		}
-	}()
-	return t, nil
-}
-
-// Ready waits until the shim is up, and says whether it came up.
-func (t *Task) Ready(ctx context.Context) error {
-	select {
-	case <-t.ready:
-		return t.readyErr
-	case <-ctx.Done():
-		return ctx.Err()
+	type result struct {
+		b   []byte
+		err error
 	}
-}
-
-// Abandon makes a shim whose process was never started exit; it fails for
-// one that started it.
-func (t *Task) Abandon(ctx context.Context) error {
-	_, err := t.call(ctx, wire.Request{Op: wire.OpAbandon})
-	return err
+	ch := make(chan result, 1)
+	go func() {
+		b, err := io.ReadAll(readyR)
+		ch <- result{b, err}
+	}()
+	var res result
+	select {
+	case res = <-ch:
+	case <-ctx.Done():
+		cmd.Process.Kill()
+		return nil, ctx.Err()
+	}
+	var resp wire.Response
+	if len(strings.TrimSpace(string(res.b))) == 0 || json.Unmarshal(res.b, &resp) != nil {
+		return nil, fmt.Errorf("shim for %s exited during create: %s: %w", cfg.ID, tail(filepath.Join(cfg.StateDir, wire.LogFile)), errdefs.ErrUnknown)
+	}
+	if resp.Error != "" {
+		return nil, responseError(resp)
+	}
+	return &Task{stateDir: cfg.StateDir, pid: resp.Pid, conns: map[net.Conn]struct{}{}}, nil
 }
 
 // runtimePaths remembers where each runtime's binary is, so that neither the
@@ -230,14 +194,11 @@ func runtimePath(name string) string {
 	return p
 }
 
-// closedReady stands for a shim known to be up.
-var closedReady = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
-
 // Connect finds the shim of stateDir again, e.g. after a daemon restart.
 // It is errdefs.ErrNotFound when the shim is gone; ReadExit then tells how
 // the process ended.
 func Connect(ctx context.Context, stateDir string) (*Task, error) {
-	t := &Task{stateDir: stateDir, conns: map[net.Conn]struct{}{}, ready: closedReady}
+	t := &Task{stateDir: stateDir, conns: map[net.Conn]struct{}{}}
 	resp, err := t.call(ctx, wire.Request{Op: wire.OpState})
 	if err != nil {
 		return nil, err
@@ -446,9 +407,6 @@ func (t *Task) connErr(ctx context.Context, err error) error {
 // dial connects to the shim's socket; a missing or dead socket is
 // errdefs.ErrNotFound (the shim is gone).
 func (t *Task) dial(ctx context.Context) (*net.UnixConn, *bufio.Reader, error) {
-	if err := t.Ready(ctx); err != nil {
-		return nil, nil, err
-	}
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()

@@ -39,9 +39,6 @@ type Config struct {
 	// CgroupsPath is the container's cgroup (cgroupfs path), where the shim
 	// looks for an OOM kill when the process is gone.
 	CgroupsPath string `json:"cgroupsPath,omitempty"`
-	// IdleTimeoutMs, if set, is how long a shim launched ahead of its
-	// start waits for OpStart before it exits unused.
-	IdleTimeoutMs int64 `json:"idleTimeoutMs,omitempty"`
 }
 
 // Operations a Request may ask for.
@@ -52,8 +49,6 @@ const (
 	OpState      = "state"
 	OpResize     = "resize"
 	OpCloseStdin = "closestdin"
-	// OpAbandon makes a shim whose process was never started exit.
-	OpAbandon = "abandon"
 )
 
 // Request is one line from client to shim.
