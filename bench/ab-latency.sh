@@ -9,12 +9,14 @@
 #
 #   bench/ab-latency.sh DIR_A DIR_B          # DIRs hold wharf, wharfd, wharf-shim
 #   RUNS=400 bench/ab-latency.sh /tmp/old/bin bin
+#   NETWORK=bridge bench/ab-latency.sh …     # on the default bridge instead of none
 set -euo pipefail
 
 [ $# -eq 2 ] || { echo "usage: ${0##*/} DIR_A DIR_B" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "${0##*/}: needs root" >&2; exit 1; }
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 RUNS=${RUNS:-200}
+NETWORK=${NETWORK:-none}
 declare -A BIN=([A]=$(cd "$1" && pwd) [B]=$(cd "$2" && pwd))
 for v in A B; do
 	for b in wharf wharfd wharf-shim; do
@@ -58,7 +60,7 @@ for v in A B; do
 		sleep 0.1
 	done
 	"$REPO/contrib/mkimage/busybox.sh" | client "$v" import - busybox:latest >/dev/null
-	for _ in 1 2 3 4 5; do client "$v" run --rm --network none busybox echo hi >/dev/null; done
+	for _ in 1 2 3 4 5; do client "$v" run --rm --network "$NETWORK" busybox echo hi >/dev/null; done
 done
 
 # block V: 10 runs of build V, after 0.3 s of quiet, times in ms to $WORK/V.ms.
@@ -67,7 +69,7 @@ block() {
 	sleep 0.3
 	for i in $(seq 1 10); do
 		t0=$EPOCHREALTIME
-		client "$v" run --rm --network none busybox echo hi >/dev/null
+		client "$v" run --rm --network "$NETWORK" busybox echo hi >/dev/null
 		echo "($EPOCHREALTIME - $t0) * 1000" | bc -l >>"$WORK/$v.ms"
 	done
 }
