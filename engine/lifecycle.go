@@ -170,8 +170,6 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 		OpenStdin:   c.Config.OpenStdin,
 		StdinOnce:   c.Config.StdinOnce,
 		ShimBinary:  e.cfg.ShimBinary,
-		StartNow:    true, // runc runs while we attach; output waits for Start
-		CgroupsPath: s.Linux.CgroupsPath,
 	})
 	if err != nil {
 		return err

@@ -28,12 +28,6 @@ func (e *Engine) restore(ctx context.Context) error {
 		case container.StateRunning, container.StatePaused:
 			t, err := shim.Connect(ctx, e.stateDir(c.ID))
 			if err == nil {
-				// A daemon killed during a start may not have told the shim
-				// to let the output flow; a shim started long ago answers
-				// as it did then.
-				if err := t.Start(ctx); err != nil {
-					e.log.Warn("start on reconnect", "id", c.ID, "err", err)
-				}
 				c.task = t
 				c.State.Pid = t.Pid() // the record may predate the runtime's answer
 				e.wg.Add(1)

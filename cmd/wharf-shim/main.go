@@ -68,10 +68,7 @@ func run(stateDir string, ready *os.File) error {
 		reply(ready, wire.Response{Error: err.Error()})
 		return err
 	}
-	if s.cfg.StartNow {
-		s.launch()
-	}
-	reply(ready, wire.Response{}) // the pid is known once the runtime ran: Start answers it
+	reply(ready, wire.Response{Pid: s.pid})
 	s.serve()
 	return nil
 }

@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -39,14 +38,10 @@ type shim struct {
 	console                  *net.UnixListener
 	consoleCh                chan consoleResult
 
-	// launched carries the result of a runtime run at launch (StartNow);
-	// nil when start runs the runtime itself.
-	launched chan error
-
 	mu          sync.Mutex
 	pid         int
 	started     bool
-	startErr    error         // how the first start ended; valid once pumpsReady is closed
+	reaped      bool
 	pumpsReady  chan struct{} // closed when start has returned
 	master      *os.File
 	masterReady chan struct{} // closed once master is set
@@ -280,18 +275,12 @@ func (s *shim) runtime(op string, args ...string) error {
 			bin = p
 		}
 	}
-	fds := make([]uintptr, len(files))
-	for i, f := range files {
-		fds[i] = f.Fd()
-	}
-	// syscall.ForkExec, not os.StartProcess: at its first use the latter
-	// probes pidfd support with a fork of its own, in every shim (≈ 0.2 ms
-	// per container start), and the reaper needs only the pid.
-	pid, err := syscall.ForkExec(bin, full, &syscall.ProcAttr{Env: os.Environ(), Files: fds})
+	p, err := os.StartProcess(bin, full, &os.ProcAttr{Files: files})
 	if err != nil {
 		return fmt.Errorf("OCI runtime %s failed: %w", op, err)
 	}
-	ws := s.reaper.wait(pid)
+	ws := s.reaper.wait(p.Pid)
+	p.Release()
 	if ws.Exited() && ws.ExitStatus() == 0 {
 		return nil
 	}
@@ -346,17 +335,22 @@ func lookPath(name string) (string, error) {
 	return "", fmt.Errorf("%s: executable file not found in $PATH", name)
 }
 
-// launch runs the runtime now, before the client's start (StartNow): the
-// process starts while the daemon attaches its clients; start waits for the
-// result and only then lets output flow.
-func (s *shim) launch() {
-	s.launched = make(chan error, 1)
-	go func() { s.launched <- s.runRuntime() }()
-}
-
-// runRuntime creates and starts the process in one step: `runtime run
-// --detach` for an init, `runtime exec --detach` for an exec.
-func (s *shim) runRuntime() error {
+// start lets the process run: `runtime start` for an init, `runtime exec
+// --detach` for an exec. Output pumping begins only after the runtime
+// succeeded, so a failing runtime's own stderr never reaches log or clients.
+func (s *shim) start() (int, error) {
+	s.mu.Lock()
+	if s.started {
+		msg := "process already started"
+		if s.exit != nil || s.reaped {
+			msg = "process exited before it was started"
+		}
+		s.mu.Unlock()
+		return 0, &runtimeError{msg: msg, kind: wire.KindInvalid}
+	}
+	s.started = true
+	s.mu.Unlock()
+	defer close(s.pumpsReady)
 	var args []string
 	op := "exec"
 	if s.cfg.Exec {
@@ -373,35 +367,7 @@ func (s *shim) runRuntime() error {
 	if err == nil {
 		err = s.afterRuntime()
 	}
-	return err
-}
-
-// start lets the process run (or waits for the runtime launch started).
-// Output pumping begins only after the runtime succeeded, so a failing
-// runtime's own stderr never reaches log or clients. A second start (a
-// restarted daemon asks again) answers as the first did.
-func (s *shim) start() (int, error) {
-	s.mu.Lock()
-	if s.started {
-		s.mu.Unlock()
-		<-s.pumpsReady
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.pid, s.startErr
-	}
-	s.started = true
-	s.mu.Unlock()
-	defer close(s.pumpsReady)
-	var err error
-	if s.launched != nil {
-		err = <-s.launched
-	} else {
-		err = s.runRuntime()
-	}
 	if err != nil {
-		s.mu.Lock()
-		s.startErr = err
-		s.mu.Unlock()
 		// No process will ever exit: record the failure ourselves.
 		code := 126
 		if kindOf(err) == wire.KindCommandNotFound {
@@ -478,11 +444,18 @@ func (s *shim) monitor() {
 	s.mu.Unlock()
 	ws := s.reaper.wait(pid)
 	// A fast process can exit before start has set up the pumps; its
-	// output waits in the pipes.
-	<-s.pumpsReady
+	// output waits in the pipes, so wait for the pumps, unless start
+	// never ran (the process was killed while only created).
+	s.mu.Lock()
+	started := s.started
+	s.started, s.reaped = true, true
+	s.mu.Unlock()
+	if started {
+		<-s.pumpsReady
+	}
 	oom := false
 	if !s.cfg.Exec {
-		oom = oomKilled(s.cfg.CgroupsPath)
+		oom = oomKilled(s.cfg.Bundle)
 	}
 	s.finish(exitCode(ws), oom)
 }
@@ -539,11 +512,20 @@ func (s *shim) closeStdin() {
 // oomKilled tells whether the kernel OOM-killed a process of the
 // container's cgroup, which still exists until the daemon deletes the
 // container.
-func oomKilled(cgroupsPath string) bool {
-	if cgroupsPath == "" || strings.Contains(cgroupsPath, ":") {
+func oomKilled(bundle string) bool {
+	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		return false
+	}
+	var spec struct {
+		Linux struct {
+			CgroupsPath string `json:"cgroupsPath"`
+		} `json:"linux"`
+	}
+	if json.Unmarshal(b, &spec) != nil || spec.Linux.CgroupsPath == "" || strings.Contains(spec.Linux.CgroupsPath, ":") {
 		return false // systemd cgroup paths are not handled
 	}
-	cg := filepath.Clean("/" + cgroupsPath)
+	cg := filepath.Clean("/" + spec.Linux.CgroupsPath)
 	for _, f := range []string{
 		"/sys/fs/cgroup/memory" + cg + "/memory.oom_control", // v1
 		"/sys/fs/cgroup" + cg + "/memory.events",             // v2

@@ -39,12 +39,6 @@ type Config struct {
 	Exec *specs.Process
 	// ShimBinary is the wharf-shim executable; "" looks it up on PATH.
 	ShimBinary string
-	// StartNow has the shim run the runtime at once, while the caller
-	// attaches; output is held back until Start (not with a terminal, whose
-	// size the caller sets before the process starts).
-	StartNow bool
-	// CgroupsPath is the container's cgroup, where an OOM kill is noticed.
-	CgroupsPath string
 }
 
 // Exit is how the process ended.
@@ -91,10 +85,12 @@ func Create(ctx context.Context, cfg Config) (*Task, error) {
 		return nil, fmt.Errorf("shim binary: %w", errors.Join(err, errdefs.ErrUnavailable))
 	}
 	wc := wire.Config{
-		ID: cfg.ID, Bundle: cfg.Bundle, Runtime: runtimePath(cfg.Runtime), RuntimeRoot: cfg.RuntimeRoot,
+		ID: cfg.ID, Bundle: cfg.Bundle, Runtime: cfg.Runtime, RuntimeRoot: cfg.RuntimeRoot,
 		LogPath: cfg.LogPath, Terminal: cfg.Terminal, OpenStdin: cfg.OpenStdin,
 		StdinOnce: cfg.StdinOnce, Exec: cfg.Exec != nil,
-		StartNow: cfg.StartNow && cfg.Exec == nil && !cfg.Terminal, CgroupsPath: cfg.CgroupsPath,
+	}
+	if wc.Runtime == "" {
+		wc.Runtime = "runc"
 	}
 	if wc.Bundle != "" {
 		if wc.Bundle, err = filepath.Abs(wc.Bundle); err != nil {
@@ -170,30 +166,6 @@ func Create(ctx context.Context, cfg Config) (*Task, error) {
 	return &Task{stateDir: cfg.StateDir, pid: resp.Pid, conns: map[net.Conn]struct{}{}}, nil
 }
 
-// runtimePaths remembers where each runtime's binary is, so that neither the
-// daemon nor every shim searches PATH at each start.
-var runtimePaths sync.Map
-
-// runtimePath is name ("runc" when empty) as an absolute path when PATH has
-// it, else name as it is (the shim then reports it missing).
-func runtimePath(name string) string {
-	if name == "" {
-		name = "runc"
-	}
-	if p, ok := runtimePaths.Load(name); ok {
-		return p.(string)
-	}
-	p, err := exec.LookPath(name)
-	if err != nil {
-		return name
-	}
-	if p, err = filepath.Abs(p); err != nil {
-		return name
-	}
-	runtimePaths.Store(name, p)
-	return p
-}
-
 // Connect finds the shim of stateDir again, e.g. after a daemon restart.
 // It is errdefs.ErrNotFound when the shim is gone; ReadExit then tells how
 // the process ended.
@@ -225,10 +197,7 @@ func ReadExit(stateDir string) (Exit, error) {
 }
 
 // Start runs the process: `runc run --detach` for an init, `runc exec --detach`
-// for an exec (with StartNow the shim ran it already; Start waits for it and
-// lets the output flow). Runtime failures (command not found, …) are
-// reported here. A second Start, e.g. by a restarted daemon, answers as the
-// first did.
+// for an exec. Runtime failures (command not found, …) are reported here.
 func (t *Task) Start(ctx context.Context) error {
 	resp, err := t.call(ctx, wire.Request{Op: wire.OpStart})
 	if err != nil {

@@ -163,7 +163,7 @@ func (e *env) config(terminal, stdin bool) shim.Config {
 	return shim.Config{
 		ID: e.id, Bundle: e.dir, StateDir: e.dir, Runtime: "runc", RuntimeRoot: e.rt.Root,
 		LogPath: e.logPath, Terminal: terminal, OpenStdin: stdin, StdinOnce: stdin,
-		ShimBinary: shimBinary, CgroupsPath: "/wharf-test/" + e.id,
+		ShimBinary: shimBinary,
 	}
 }
 
@@ -237,66 +237,6 @@ func TestEchoHello(t *testing.T) {
 	x, err := shim.ReadExit(e.dir)
 	require.NoError(t, err)
 	assert.Equal(t, 0, x.Code)
-}
-
-// TestStartNow: the runtime runs as soon as the shim is up, but what the
-// process prints waits for Start, so an attach opened before Start gets all
-// of it, and the log too; the process has already run when we attach.
-func TestStartNow(t *testing.T) {
-	e := newEnv(t)
-	ctx := ctxT(t)
-	e.bundle(false, "sh", "-c", "echo early; echo oops >&2; exit 3")
-	cfg := e.config(false, false)
-	cfg.StartNow = true
-	task, err := shim.Create(ctx, cfg)
-	require.NoError(t, err)
-	defer task.Close()
-	// runc writes the pid file once the process runs: no Start was sent.
-	require.Eventually(t, func() bool {
-		_, err := os.Stat(filepath.Join(e.dir, "pid"))
-		return err == nil
-	}, 10*time.Second, time.Millisecond, "the runtime did not run before Start")
-	var stdout, stderr syncBuffer
-	stream, err := task.OpenAttach(ctx, nil, &stdout, &stderr)
-	require.NoError(t, err)
-	attached := make(chan error, 1)
-	go func() { attached <- stream() }()
-	require.NoError(t, task.Start(ctx))
-	pid := task.Pid()
-	assert.Greater(t, pid, 0)
-	exit, err := task.Wait(ctx)
-	require.NoError(t, err)
-	require.NoError(t, <-attached)
-	assert.Equal(t, "early\n", stdout.String())
-	assert.Equal(t, "oops\n", stderr.String())
-	assert.Equal(t, 3, exit.Code)
-	b, err := os.ReadFile(e.logPath)
-	require.NoError(t, err)
-	assert.Contains(t, string(b), `"log":"early\n"`)
-}
-
-// TestStartTwice: a daemon that restarted sends Start again; the shim
-// answers as it did the first time and starts nothing new.
-func TestStartTwice(t *testing.T) {
-	e := newEnv(t)
-	ctx := ctxT(t)
-	e.bundle(false, "sleep", "60")
-	cfg := e.config(false, false)
-	cfg.StartNow = true
-	task, err := shim.Create(ctx, cfg)
-	require.NoError(t, err)
-	defer task.Close()
-	require.NoError(t, task.Start(ctx))
-	pid := task.Pid()
-	again, err := shim.Connect(ctx, e.dir)
-	require.NoError(t, err)
-	defer again.Close()
-	require.NoError(t, again.Start(ctx))
-	assert.Equal(t, pid, again.Pid())
-	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
-	exit, err := task.Wait(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, 137, exit.Code)
 }
 
 func TestExitCode(t *testing.T) {

@@ -32,13 +32,6 @@ type Config struct {
 	StdinOnce   bool   `json:"stdinOnce,omitempty"`
 	// Exec runs ProcessFile inside container ID instead of its init.
 	Exec bool `json:"exec,omitempty"`
-	// StartNow runs the runtime as soon as the shim is up instead of at
-	// OpStart; output still waits for OpStart, which the client sends after
-	// its attaches, so nothing is missed.
-	StartNow bool `json:"startNow,omitempty"`
-	// CgroupsPath is the container's cgroup (cgroupfs path), where the shim
-	// looks for an OOM kill when the process is gone.
-	CgroupsPath string `json:"cgroupsPath,omitempty"`
 }
 
 // Operations a Request may ask for.
