@@ -170,6 +170,7 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 		OpenStdin:   c.Config.OpenStdin,
 		StdinOnce:   c.Config.StdinOnce,
 		ShimBinary:  e.cfg.ShimBinary,
+		CgroupsPath: s.Linux.CgroupsPath,
 	})
 	if err != nil {
 		return err

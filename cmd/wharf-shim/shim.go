@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -275,12 +276,18 @@ func (s *shim) runtime(op string, args ...string) error {
 			bin = p
 		}
 	}
-	p, err := os.StartProcess(bin, full, &os.ProcAttr{Files: files})
+	fds := make([]uintptr, len(files))
+	for i, f := range files {
+		fds[i] = f.Fd()
+	}
+	// syscall.ForkExec, not os.StartProcess: at its first use the latter
+	// probes pidfd support with a fork of its own, in every shim, and the
+	// reaper needs only the pid.
+	pid, err := syscall.ForkExec(bin, full, &syscall.ProcAttr{Env: os.Environ(), Files: fds})
 	if err != nil {
 		return fmt.Errorf("OCI runtime %s failed: %w", op, err)
 	}
-	ws := s.reaper.wait(p.Pid)
-	p.Release()
+	ws := s.reaper.wait(pid)
 	if ws.Exited() && ws.ExitStatus() == 0 {
 		return nil
 	}
@@ -455,7 +462,7 @@ func (s *shim) monitor() {
 	}
 	oom := false
 	if !s.cfg.Exec {
-		oom = oomKilled(s.cfg.Bundle)
+		oom = oomKilled(s.cfg.CgroupsPath)
 	}
 	s.finish(exitCode(ws), oom)
 }
@@ -512,20 +519,11 @@ func (s *shim) closeStdin() {
 // oomKilled tells whether the kernel OOM-killed a process of the
 // container's cgroup, which still exists until the daemon deletes the
 // container.
-func oomKilled(bundle string) bool {
-	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
-	if err != nil {
-		return false
-	}
-	var spec struct {
-		Linux struct {
-			CgroupsPath string `json:"cgroupsPath"`
-		} `json:"linux"`
-	}
-	if json.Unmarshal(b, &spec) != nil || spec.Linux.CgroupsPath == "" || strings.Contains(spec.Linux.CgroupsPath, ":") {
+func oomKilled(cgroupsPath string) bool {
+	if cgroupsPath == "" || strings.Contains(cgroupsPath, ":") {
 		return false // systemd cgroup paths are not handled
 	}
-	cg := filepath.Clean("/" + spec.Linux.CgroupsPath)
+	cg := filepath.Clean("/" + cgroupsPath)
 	for _, f := range []string{
 		"/sys/fs/cgroup/memory" + cg + "/memory.oom_control", // v1
 		"/sys/fs/cgroup" + cg + "/memory.events",             // v2

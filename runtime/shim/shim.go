@@ -39,6 +39,8 @@ type Config struct {
 	Exec *specs.Process
 	// ShimBinary is the wharf-shim executable; "" looks it up on PATH.
 	ShimBinary string
+	// CgroupsPath is the container's cgroup, where an OOM kill is noticed.
+	CgroupsPath string
 }
 
 // Exit is how the process ended.
@@ -87,7 +89,7 @@ func Create(ctx context.Context, cfg Config) (*Task, error) {
 	wc := wire.Config{
 		ID: cfg.ID, Bundle: cfg.Bundle, Runtime: cfg.Runtime, RuntimeRoot: cfg.RuntimeRoot,
 		LogPath: cfg.LogPath, Terminal: cfg.Terminal, OpenStdin: cfg.OpenStdin,
-		StdinOnce: cfg.StdinOnce, Exec: cfg.Exec != nil,
+		StdinOnce: cfg.StdinOnce, Exec: cfg.Exec != nil, CgroupsPath: cfg.CgroupsPath,
 	}
 	if wc.Runtime == "" {
 		wc.Runtime = "runc"

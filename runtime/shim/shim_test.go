@@ -163,7 +163,7 @@ func (e *env) config(terminal, stdin bool) shim.Config {
 	return shim.Config{
 		ID: e.id, Bundle: e.dir, StateDir: e.dir, Runtime: "runc", RuntimeRoot: e.rt.Root,
 		LogPath: e.logPath, Terminal: terminal, OpenStdin: stdin, StdinOnce: stdin,
-		ShimBinary: shimBinary,
+		ShimBinary: shimBinary, CgroupsPath: "/wharf-test/" + e.id,
 	}
 }
 

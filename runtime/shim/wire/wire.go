@@ -32,6 +32,9 @@ type Config struct {
 	StdinOnce   bool   `json:"stdinOnce,omitempty"`
 	// Exec runs ProcessFile inside container ID instead of its init.
 	Exec bool `json:"exec,omitempty"`
+	// CgroupsPath is the container's cgroup (cgroupfs path), where the shim
+	// looks for an OOM kill when the process is gone.
+	CgroupsPath string `json:"cgroupsPath,omitempty"`
 }
 
 // Operations a Request may ask for.
