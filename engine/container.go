@@ -62,8 +62,10 @@ type Container struct {
 	attachQ   []*pendingAttach
 	restartAt *time.Timer
 	backoff   time.Duration
-	// runtimeDeleted is closed once `runc delete` of the last run is done.
+	// runtimeDeleted is closed once `runc delete` of the last run is done;
+	// runtimeDelete is that delete, which may wait for a quiet moment.
 	runtimeDeleted chan struct{}
+	runtimeDelete  *runtimeDelete
 	// startingAt is taken just before the process of the current run is
 	// started: every log record of this run is at or after it.
 	startingAt time.Time

@@ -58,6 +58,9 @@ type Engine struct {
 	vols   *volume.Store
 	nets   *network.Manager
 	events *eventLog
+	// deletes runs finished containers' runtime deletes when no container
+	// is starting (runtimedelete.go).
+	deletes *runtimeDeletes
 	// cluster is the swarm membership (engine/swarm.go).
 	cluster *cluster.Cluster
 	// swarmNet is the service networking last set (engine/swarm_run.go).
@@ -115,6 +118,12 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	e := &Engine{cfg: cfg, log: cfg.Logger.With("component", "engine"), lock: lock, events: newEventLog(),
 		containers: map[string]*Container{}, names: map[string]string{}, execs: map[string]*execProcess{}}
 	e.ctx, e.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	e.deletes = newRuntimeDeletes()
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		e.deletes.loop(e.ctx, e.log)
+	}()
 	ok := false
 	defer func() {
 		if !ok {

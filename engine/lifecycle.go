@@ -72,9 +72,11 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 	ctx = context.WithoutCancel(ctx) // the shim must outlive the request
 	t0 := time.Now()
 	defer func() { e.log.Debug("start", "id", c.ID, "took", time.Since(t0), "err", err) }()
+	e.deletes.startBegin()
+	defer e.deletes.startEnd()
 	sd := e.stateDir(c.ID)
 	rootfs := filepath.Join(sd, "rootfs")
-	c.awaitRuntimeDelete()
+	c.awaitRuntimeDelete(e.deletes)
 	// The "running" record is written while the runtime works (see below);
 	// every later write of the record waits for it.
 	var saved chan error
@@ -323,6 +325,8 @@ func (e *Engine) teardownThen(c *Container, after <-chan struct{}) {
 	rt := e.runtimeFor(c.HostConfig.Runtime)
 	done := make(chan struct{})
 	c.runtimeDeleted = done
+	job := newRuntimeDelete(c.ID, rt)
+	c.runtimeDelete = job
 	releaseNet := e.nets != nil && usesNetNS(c.HostConfig)
 	id := c.ID
 	finish := e.releases.begin(id)
@@ -330,7 +334,6 @@ func (e *Engine) teardownThen(c *Container, after <-chan struct{}) {
 	go func() {
 		defer e.wg.Done()
 		defer close(done)
-		defer finish()
 		if after != nil {
 			<-after
 			time.Sleep(removedTeardownGrace)
@@ -343,23 +346,26 @@ func (e *Engine) teardownThen(c *Container, after <-chan struct{}) {
 		} else {
 			os.RemoveAll(sd)
 		}
-		if err := rt.Delete(context.Background(), id, true); err != nil && !errdefs.IsNotFound(err) {
-			e.log.Warn("runtime delete", "id", id, "err", err)
-		}
 		if releaseNet {
 			if err := e.nets.Release(context.Background(), id); err != nil {
 				e.log.Warn("release network", "id", id, "err", err)
 			}
 		}
+		finish()
+		e.deletes.add(job, e.log) // see runtimedelete.go
 	}()
 }
 
 // awaitRuntimeDelete waits until the runtime has forgotten c's previous run,
-// so that the same ID can be created again; c.mu must be held.
-func (c *Container) awaitRuntimeDelete() {
+// so that the same ID can be created again, hurrying its delete; c.mu must
+// be held.
+func (c *Container) awaitRuntimeDelete(d *runtimeDeletes) {
 	if c.runtimeDeleted != nil {
+		if c.runtimeDelete != nil {
+			c.runtimeDelete.hurry(d)
+		}
 		<-c.runtimeDeleted
-		c.runtimeDeleted = nil
+		c.runtimeDeleted, c.runtimeDelete = nil, nil
 	}
 }
 

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -23,6 +25,7 @@ func (e *Engine) restore(ctx context.Context) error {
 		e.containers[c.ID] = c
 		e.names[c.Name] = c.ID
 	}
+	e.deleteStaleRuntimeStates(ctx)
 	for _, c := range recs {
 		switch c.State.Status {
 		case container.StateRunning, container.StatePaused:
@@ -60,4 +63,28 @@ func (e *Engine) restore(ctx context.Context) error {
 	}
 	e.reclaimOrphans(ctx)
 	return nil
+}
+
+// deleteStaleRuntimeStates deletes the runtime's state of every container
+// that was not running: a delete the last daemon still had queued (see
+// runtimedelete.go) when it died, which would keep the container from
+// starting again.
+func (e *Engine) deleteStaleRuntimeStates(ctx context.Context) {
+	runtimes, _ := os.ReadDir(filepath.Join(e.cfg.ExecRoot, "runtime"))
+	for _, r := range runtimes {
+		if !r.IsDir() {
+			continue
+		}
+		rt := e.runtimeFor(r.Name())
+		states, _ := os.ReadDir(rt.Root)
+		for _, st := range states {
+			c := e.containers[st.Name()]
+			if !st.IsDir() || c != nil && (c.State.Status == container.StateRunning || c.State.Status == container.StatePaused) {
+				continue
+			}
+			if err := rt.Delete(ctx, st.Name(), true); err != nil && !errdefs.IsNotFound(err) {
+				e.log.Warn("delete stale runtime state", "id", st.Name(), "err", err)
+			}
+		}
+	}
 }
