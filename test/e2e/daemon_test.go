@@ -223,3 +223,21 @@ func TestSecondDaemonRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestStartAgainAfterKillWithDeleteQueued: a finished container's runtime
+// delete waits for a quiet moment; a daemon killed before it came leaves
+// the runtime's state behind, and the restarted daemon deletes it, so the
+// container starts again.
+func TestStartAgainAfterKillWithDeleteQueued(t *testing.T) {
+	begin(t)
+	name := uniq(t, "")
+	rmOnCleanup(t, name)
+	mustWharf(t, "create", "--name", name, busybox, "echo", "ran")
+	assert.Equal(t, "ran", mustWharf(t, "start", "-a", name))
+	id := inspect(t, name, "{{.Id}}")
+	_, err := os.Stat(filepath.Join(env.execRoot, "runtime", "runc", id))
+	stateLeft := err == nil
+	kill9AndRestart(t, nil)
+	t.Logf("runtime state present at the kill: %v", stateLeft)
+	assert.Equal(t, "ran", mustWharf(t, "start", "-a", name), "the container starts again after the restart")
+}
