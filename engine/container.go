@@ -64,8 +64,11 @@ type Container struct {
 	backoff   time.Duration
 	// runtimeDeleted is closed once `runc delete` of the last run is done;
 	// runtimeDelete is that delete, which may wait for a quiet moment.
+	// released is closed before it, once the last run's rootfs is unmounted
+	// and its network released: all a removal's disk reclaim waits for.
 	runtimeDeleted chan struct{}
 	runtimeDelete  *runtimeDelete
+	released       chan struct{}
 	// startingAt is taken just before the process of the current run is
 	// started: every log record of this run is at or after it.
 	startingAt time.Time

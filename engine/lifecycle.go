@@ -323,8 +323,8 @@ const removedTeardownGrace = 10 * time.Millisecond
 // the removal: the teardown competing with it for two CPUs only delays it.
 func (e *Engine) teardownThen(c *Container, after <-chan struct{}) {
 	rt := e.runtimeFor(c.HostConfig.Runtime)
-	done := make(chan struct{})
-	c.runtimeDeleted = done
+	done, released := make(chan struct{}), make(chan struct{})
+	c.runtimeDeleted, c.released = done, released
 	job := newRuntimeDelete(c.ID, rt)
 	c.runtimeDelete = job
 	releaseNet := e.nets != nil && usesNetNS(c.HostConfig)
@@ -352,6 +352,7 @@ func (e *Engine) teardownThen(c *Container, after <-chan struct{}) {
 			}
 		}
 		finish()
+		close(released)
 		e.deletes.add(job, e.log) // see runtimedelete.go
 	}()
 }
@@ -787,7 +788,9 @@ func (e *Engine) removeThen(c *Container, removeVolumes, answerFirst bool) error
 	}
 	c.removed = true
 	c.notify()
-	var torndown <-chan struct{} = c.runtimeDeleted
+	// The disk is reclaimed once the rootfs is unmounted; the runtime's
+	// delete may still wait for a quiet moment (see runtimedelete.go).
+	var torndown <-chan struct{} = c.released
 	if deleted != nil {
 		torndown = both(torndown, deleted)
 	}
