@@ -57,6 +57,10 @@ func (s *session) close() {
 		s.resp.Close()
 		s.open = false
 	}
+	if s.signals != nil { // set up for a start that failed: hand them back
+		go func(ready <-chan func()) { (<-ready)() }(s.signals)
+		s.signals = nil
+	}
 }
 
 // run relays streams until the output ends or the user detaches, then collects the
@@ -71,6 +75,7 @@ func (s *session) run(ctx context.Context, waitC client.ContainerWaitResult) err
 	if s.sigProxy {
 		s.relaySignals(ctx)
 		stop := <-s.signals
+		s.signals = nil
 		// Handing the signals back costs as much as taking them (~1 ms);
 		// the command need not wait for it.
 		defer func() { go stop() }()

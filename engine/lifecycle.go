@@ -303,12 +303,14 @@ func hasEnv(env []string, key string) bool {
 	return false
 }
 
-// teardown undoes what start set up: rootfs mount, bundle, runtime state,
-// network endpoints. c.mu must be held. All of it runs in the background,
-// off the exit → wait → remove path: unmounting the rootfs alone takes 5–8
-// ms here (the kernel waits out an RCU grace period), and `runc delete` is a
-// whole Go program. A later start, and whoever needs the ports or the
-// network, wait for it (awaitRuntimeDelete, e.releases).
+// teardown undoes what start set up: rootfs mount, bundle, network
+// endpoints, then runtime state. c.mu must be held. All of it runs in the
+// background, off the exit → wait → remove path: unmounting the rootfs alone
+// takes 5–8 ms here (the kernel waits out an RCU grace period), and `runc
+// delete` is a whole Go program, which even waits for a moment when no
+// container starts (runtimedelete.go). A later start, whoever needs the ports
+// or the network, and a removal's reclaim wait for their part
+// (awaitRuntimeDelete, e.releases, c.released).
 func (e *Engine) teardown(c *Container) { e.teardownThen(c, nil) }
 
 // removedTeardownGrace holds an auto-removed container's teardown back a

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -104,28 +105,17 @@ func (d *runtimeDeletes) startEnd() {
 func (d *runtimeDeletes) loop(ctx context.Context, log *slog.Logger) {
 	for {
 		j, wait := d.next(ctx.Err() != nil)
-		if j != nil {
+		switch {
+		case j != nil:
 			j.run(log)
 			continue
-		}
-		if wait == 0 { // nothing queued
-			if ctx.Err() != nil {
-				d.mu.Lock()
-				empty := len(d.queue) == 0
-				if empty {
-					d.closed = true
-				}
-				d.mu.Unlock()
-				if empty {
-					return
-				}
-				continue
-			}
-			select {
-			case <-d.wake:
-			case <-ctx.Done():
+		case wait == 0 && ctx.Err() != nil:
+			if d.closeIfEmpty() {
+				return
 			}
 			continue
+		case wait == 0:
+			wait = deleteMaxWait // nothing queued: a kick or the end wakes us
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -137,32 +127,41 @@ func (d *runtimeDeletes) loop(ctx context.Context, log *slog.Logger) {
 	}
 }
 
-// next takes the delete to run now, if one is due; otherwise it says how
-// long until one may be (0: none queued).
+// closeIfEmpty ends the queue if nothing is left in it: later deletes run
+// in their callers.
+func (d *runtimeDeletes) closeIfEmpty() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.closed = len(d.queue) == 0
+	return d.closed
+}
+
+func (j *runtimeDelete) isUrgent() bool {
+	select {
+	case <-j.urgent:
+		return true
+	default:
+		return false
+	}
+}
+
+// next takes the delete to run now, if one is due: a hurried one first,
+// else the oldest once no start happened for deleteQuiet, it waited
+// deleteMaxWait, or the daemon is closing. Otherwise it says how long until
+// one may be (0: none queued).
 func (d *runtimeDeletes) next(closing bool) (*runtimeDelete, time.Duration) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if len(d.queue) == 0 {
 		return nil, 0
 	}
+	pick := slices.IndexFunc(d.queue, (*runtimeDelete).isUrgent)
 	now := time.Now()
-	pick := -1
-	for i, j := range d.queue {
-		select {
-		case <-j.urgent:
-			pick = i
-		default:
-		}
-		if pick >= 0 {
-			break
-		}
-	}
-	oldest := d.queue[0]
 	quietIn := deleteQuiet - now.Sub(d.lastStart)
 	if d.starting > 0 {
 		quietIn = deleteQuiet
 	}
-	maxIn := deleteMaxWait - now.Sub(oldest.queued)
+	maxIn := deleteMaxWait - now.Sub(d.queue[0].queued)
 	if pick < 0 && (closing || quietIn <= 0 || maxIn <= 0) {
 		pick = 0
 	}
@@ -170,6 +169,6 @@ func (d *runtimeDeletes) next(closing bool) (*runtimeDelete, time.Duration) {
 		return nil, max(min(quietIn, maxIn), time.Millisecond)
 	}
 	j := d.queue[pick]
-	d.queue = append(d.queue[:pick], d.queue[pick+1:]...)
+	d.queue = slices.Delete(d.queue, pick, pick+1)
 	return j, 0
 }

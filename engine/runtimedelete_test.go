@@ -25,13 +25,30 @@ func ranWithin(j *runtimeDelete, d time.Duration) bool {
 	}
 }
 
-func TestRuntimeDeletesWaitForQuiet(t *testing.T) {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	d := newRuntimeDeletes()
+// runLoop runs a delete queue's loop; stop ends it and waits until it did.
+func runLoop(t *testing.T) (d *runtimeDeletes, log *slog.Logger, stop func()) {
+	log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	d = newRuntimeDeletes()
 	ctx, cancel := context.WithCancel(context.Background())
 	loopDone := make(chan struct{})
 	go func() { d.loop(ctx, log); close(loopDone) }()
-	defer func() { cancel(); <-loopDone }()
+	stop = func() { cancel(); <-loopDone }
+	t.Cleanup(stop)
+	return d, log, stop
+}
+
+// ran tells whether j has run, without waiting.
+func ran(j *runtimeDelete) bool {
+	select {
+	case <-j.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func TestRuntimeDeletesWaitForQuiet(t *testing.T) {
+	d, log, _ := runLoop(t)
 
 	// Queued while a container starts: it waits for the start to end and
 	// for a quiet moment after it.
@@ -54,24 +71,15 @@ func TestRuntimeDeletesWaitForQuiet(t *testing.T) {
 }
 
 func TestRuntimeDeletesFlushAtShutdown(t *testing.T) {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	d := newRuntimeDeletes()
-	ctx, cancel := context.WithCancel(context.Background())
-	loopDone := make(chan struct{})
-	go func() { d.loop(ctx, log); close(loopDone) }()
+	d, log, stop := runLoop(t)
 	d.startBegin() // never quiet: only the shutdown lets it run
 	j := newRuntimeDelete("a", fakeRuntime)
 	go d.add(j, log)
 	assert.False(t, ranWithin(j, 2*deleteQuiet))
-	cancel()
-	assert.True(t, ranWithin(j, time.Second), "shutdown did not run the queued delete")
-	<-loopDone
+	stop()
+	assert.True(t, ran(j), "shutdown did not run the queued delete")
 	// After the loop ended a delete runs in its caller.
 	late := newRuntimeDelete("late", fakeRuntime)
 	d.add(late, log)
-	select {
-	case <-late.done:
-	default:
-		t.Fatal("a delete added after shutdown did not run in its caller")
-	}
+	assert.True(t, ran(late), "a delete added after shutdown did not run in its caller")
 }
