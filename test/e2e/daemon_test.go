@@ -241,3 +241,22 @@ func TestStartAgainAfterKillWithDeleteQueued(t *testing.T) {
 	t.Logf("runtime state present at the kill: %v", stateLeft)
 	assert.Equal(t, "ran", mustWharf(t, "start", "-a", name), "the container starts again after the restart")
 }
+
+// TestDaemonTurnsOnFavordynmods: the running daemon has set the kernel's
+// favordynmods option on the host's cgroup2 hierarchy, keeping the options
+// it had, so that runc's moves into cgroups skip an RCU grace period. The
+// option stays on after the daemon (the kernel cannot take it back).
+func TestDaemonTurnsOnFavordynmods(t *testing.T) {
+	begin(t)
+	features, err := os.ReadFile("/sys/kernel/cgroup/features")
+	if err != nil || !strings.Contains(string(features), "favordynmods") {
+		t.Skip("the kernel has no favordynmods option")
+	}
+	mounts, err := mountinfo.GetMounts(mountinfo.FSTypeFilter("cgroup2"))
+	require.NoError(t, err)
+	if len(mounts) == 0 {
+		t.Skip("no cgroup2 hierarchy mounted")
+	}
+	opts := strings.Split(mounts[0].VFSOptions, ",")
+	assert.Contains(t, opts, "favordynmods", "super options of %s", mounts[0].Mountpoint)
+}
