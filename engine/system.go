@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"runtime"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -104,9 +103,8 @@ func (e *Engine) Version(ctx context.Context) (system.VersionResponse, error) {
 			{Name: "Engine", Version: Version, Details: map[string]string{"GoVersion": runtime.Version(), "KernelVersion": kernel, "Os": runtime.GOOS, "Arch": runtime.GOARCH, "Experimental": "false", "GitCommit": "", "BuildTime": ""}},
 		},
 	}
-	if out, err := exec.CommandContext(ctx, e.cfg.Runtime, "--version").Output(); err == nil {
-		first, _, _ := strings.Cut(string(out), "\n")
-		v.Components = append(v.Components, system.ComponentVersion{Name: e.cfg.Runtime, Version: strings.TrimPrefix(strings.Fields(first + " ? ? ?")[2], "v")})
+	if rv, err := e.runtimeFor("").Version(ctx); err == nil {
+		v.Components = append(v.Components, system.ComponentVersion{Name: e.cfg.Runtime, Version: rv})
 	}
 	return v, nil
 }

@@ -164,3 +164,35 @@ func removeTestCgroups() {
 		os.Remove(d)
 	}
 }
+
+// TestVersionAsksEachBinaryOnce: the version is asked of a binary once, and
+// again when the file changes (an upgrade).
+func TestVersionAsksEachBinaryOnce(t *testing.T) {
+	dir := t.TempDir()
+	bin, calls := filepath.Join(dir, "fakert"), filepath.Join(dir, "calls")
+	install := func(version string) {
+		script := "#!/bin/sh\necho x >>" + calls + "\necho \"fakert version " + version + "\"\necho \"spec: 1.0.2\"\n"
+		require.NoError(t, os.WriteFile(bin+".new", []byte(script), 0o755))
+		require.NoError(t, os.Rename(bin+".new", bin)) // a new file, as a package upgrade makes
+	}
+	asked := func() int {
+		b, _ := os.ReadFile(calls)
+		return len(b) / 2
+	}
+	r := &Runtime{Binary: bin}
+	install("1.2.3")
+	for range 3 {
+		v, err := r.Version(context.Background())
+		require.NoError(t, err)
+		assert.Equal(t, "1.2.3", v)
+	}
+	assert.Equal(t, 1, asked())
+	install("v1.3.0")
+	v, err := r.Version(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, "1.3.0", v)
+	assert.Equal(t, 2, asked())
+
+	_, err = (&Runtime{Binary: filepath.Join(dir, "missing")}).Version(context.Background())
+	assert.Error(t, err)
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -21,6 +22,15 @@ func TestVersionInfo(t *testing.T) {
 	api := mustWharf(t, "version", "--format", "{{.Server.APIVersion}}")
 	assert.Regexp(t, `^1\.\d+$`, api)
 	assert.Equal(t, "1.24", mustWharf(t, "version", "--format", "{{.Server.MinAPIVersion}}"))
+	// The runtime's version, as runc itself reports it (asked once, then
+	// remembered: both calls must say the same).
+	runcOut, err := exec.Command("runc", "--version").Output()
+	require.NoError(t, err)
+	runcVersion := strings.Fields(strings.SplitN(string(runcOut), "\n", 2)[0])[2]
+	components := `{{range .Server.Components}}{{.Name}}={{.Version}} {{end}}`
+	for range 2 {
+		assert.Contains(t, strings.Fields(mustWharf(t, "version", "--format", components)), "runc="+runcVersion)
+	}
 
 	out = mustWharf(t, "info")
 	assert.Contains(t, out, "Containers")
