@@ -292,3 +292,41 @@ func TestRemoveForcedWaitsForRemovalInProgress(t *testing.T) {
 	require.NoError(t, <-done)
 	require.NoError(t, e.removeForced(ctx, resp.ID, false), "a container already gone is fine")
 }
+
+// Two creates racing for one name: one wins, the other gets a conflict and
+// leaves nothing behind (no record, no snapshot).
+func TestCreateSameNameConcurrently(t *testing.T) {
+	e := newTestEngine(t)
+	ctx := context.Background()
+	req := func() *container.CreateRequest {
+		return &container.CreateRequest{Config: &container.Config{Image: "busybox", Cmd: []string{"true"}}, HostConfig: &container.HostConfig{NetworkMode: "none"}}
+	}
+	const n = 4
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := e.ContainerCreate(ctx, "contested", req())
+			errs <- err
+		}()
+	}
+	won := 0
+	for range n {
+		if err := <-errs; err == nil {
+			won++
+		} else {
+			assert.True(t, errdefs.IsConflict(err), "%v", err)
+		}
+	}
+	assert.Equal(t, 1, won)
+	recs, err := e.loadRecords()
+	require.NoError(t, err)
+	assert.Len(t, recs, 1, "records")
+	var snaps []string
+	require.NoError(t, e.snaps.Walk(ctx, func(i snapshot.Info) error {
+		if containerKey.MatchString(i.Key) {
+			snaps = append(snaps, i.Key)
+		}
+		return nil
+	}))
+	assert.Equal(t, []string{recs[0].ID}, snaps, "container snapshots")
+}
