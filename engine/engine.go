@@ -20,6 +20,7 @@ import (
 
 	"wharf.io/wharf/cluster"
 	"wharf.io/wharf/image"
+	"wharf.io/wharf/internal/topdir"
 	"wharf.io/wharf/network"
 	"wharf.io/wharf/runtime/runc"
 	"wharf.io/wharf/snapshot"
@@ -110,6 +111,13 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		if err := os.MkdirAll(d, 0o711); err != nil {
 			return nil, err
 		}
+	}
+	// Each container's directory (its hosts, hostname, resolv.conf and
+	// log) is made and deleted with it: spread over ext4's block groups,
+	// so that a new one does not step over every inode freed in the last
+	// seconds (see topdir; ≈ 0.8 ms of each create, back to back).
+	if err := topdir.Mark(filepath.Join(cfg.Root, "containers")); err != nil {
+		return nil, err
 	}
 	lock, err := lockRoot(cfg.Root)
 	if err != nil {

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -329,4 +330,20 @@ func TestCreateSameNameConcurrently(t *testing.T) {
 		return nil
 	}))
 	assert.Equal(t, []string{recs[0].ID}, snaps, "container snapshots")
+}
+
+// Container directories are made and deleted with their containers: the
+// engine marks their parent as a top of directory hierarchies, so ext4
+// spreads them over its block groups (see internal/topdir).
+func TestContainersDirIsTopdir(t *testing.T) {
+	e := newTestEngine(t)
+	f, err := os.Open(filepath.Join(e.cfg.Root, "containers"))
+	require.NoError(t, err)
+	defer f.Close()
+	flags, err := unix.IoctlGetUint32(int(f.Fd()), unix.FS_IOC_GETFLAGS)
+	if errors.Is(err, unix.ENOTTY) || errors.Is(err, unix.EOPNOTSUPP) {
+		t.Skip("no inode flags on this filesystem")
+	}
+	require.NoError(t, err)
+	assert.NotZero(t, flags&0x00020000, "FS_TOPDIR_FL")
 }
