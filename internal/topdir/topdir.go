@@ -43,6 +43,21 @@ func Mark(dir string) error {
 	return ignoreUnsupported(unix.IoctlSetPointerInt(fd, unix.FS_IOC_SETFLAGS, int(flags|fsTopdirFL)))
 }
 
+// Marked tells whether dir carries the flag; ok is false on a filesystem
+// without inode flags, where there is nothing to tell.
+func Marked(dir string) (marked, ok bool, err error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return false, false, err
+	}
+	defer f.Close()
+	flags, err := unix.IoctlGetUint32(int(f.Fd()), unix.FS_IOC_GETFLAGS)
+	if err != nil {
+		return false, false, ignoreUnsupported(err)
+	}
+	return flags&fsTopdirFL != 0, true, nil
+}
+
 func ignoreUnsupported(err error) error {
 	if errors.Is(err, unix.ENOTTY) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EINVAL) {
 		return nil

@@ -365,7 +365,6 @@ type platformImg struct {
 	platform v1.Platform
 }
 
-// writeIndex pushes an image index of entries, in order, as ref.
 // writeAmdArmIndex pushes to ref an index of two random images, for
 // linux/amd64 and linux/arm64/v8, and returns the arm64 one and the index.
 func writeAmdArmIndex(t *testing.T, ref string) (arm v1.Image, idx v1.ImageIndex) {
@@ -380,6 +379,7 @@ func writeAmdArmIndex(t *testing.T, ref string) (arm v1.Image, idx v1.ImageIndex
 	return arm, idx
 }
 
+// writeIndex pushes an image index of entries, in order, as ref.
 func writeIndex(t *testing.T, ref string, entries ...platformImg) v1.ImageIndex {
 	t.Helper()
 	adds := make([]mutate.IndexAddendum, len(entries))

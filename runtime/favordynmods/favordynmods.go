@@ -16,7 +16,8 @@
 // mount. The daemon sets it on the cgroup2 hierarchy (the unified one of a
 // hybrid host, /sys/fs/cgroup of a cgroup2 host), keeping the options that
 // mount already has, as dockerd sets the sysctls it needs. It never turns it
-// off: since Linux 6.18 the kernel cannot go back until reboot.
+// off: on Linux 6.18 (the test machine's) the kernel cannot go back until
+// reboot, and an attempt leaves it half on.
 package favordynmods
 
 import (

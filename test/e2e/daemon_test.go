@@ -243,9 +243,10 @@ func TestStartAgainAfterKillWithDeleteQueued(t *testing.T) {
 }
 
 // TestDaemonTurnsOnFavordynmods: the running daemon has set the kernel's
-// favordynmods option on the host's cgroup2 hierarchy, keeping the options
-// it had, so that runc's moves into cgroups skip an RCU grace period. The
-// option stays on after the daemon (the kernel cannot take it back).
+// favordynmods option on the host's cgroup2 hierarchy, so that runc's moves
+// into cgroups skip an RCU grace period, and said so. The option stays on
+// after the daemon (the kernel cannot take it back), so on a host where it
+// was on before, only the daemon's log shows that it looked.
 func TestDaemonTurnsOnFavordynmods(t *testing.T) {
 	begin(t)
 	features, err := os.ReadFile("/sys/kernel/cgroup/features")
@@ -259,4 +260,7 @@ func TestDaemonTurnsOnFavordynmods(t *testing.T) {
 	}
 	opts := strings.Split(mounts[0].VFSOptions, ",")
 	assert.Contains(t, opts, "favordynmods", "super options of %s", mounts[0].Mountpoint)
+	log, err := os.ReadFile(env.logPath)
+	require.NoError(t, err)
+	assert.Regexp(t, `cgroups: (turned on favordynmods|favordynmods already on)`, string(log))
 }
